@@ -1,0 +1,546 @@
+// Package processor owns the exactly-once loop: a consumer group member that
+// reads the events topic, applies each record to its order's process, and
+// commits, in one Kafka transaction per poll, the changelog records, the
+// ConfirmOrder commands, the dead letters and the input offsets.
+//
+// Where things happen:
+//   - a record enters in handle (record.go);
+//   - state changes through state.Manager, staged in the partition's
+//     state.Store until the transaction ends;
+//   - the transaction commits in commit (this file);
+//   - partitions are restored from the changelog in restore.go.
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/catering-match/catering-match/state"
+	"github.com/catering-match/catering-match/topics"
+)
+
+// Processor runs the catering process manager as one member of a consumer
+// group. Create it with New and run it with Run.
+type Processor struct {
+	cfg     Config
+	log     *slog.Logger
+	manager *state.Manager[state.Order]
+	clock   func() time.Time
+	stats   Stats
+
+	// Written by franz-go's group callbacks, read by the loop.
+	mu      sync.Mutex
+	changes []assignment
+	wakeFn  context.CancelFunc
+	woken   bool
+
+	// Owned by the loop goroutine.
+	parts    map[int32]*partition
+	restored chan restoreDone
+	epoch    uint64
+	random   *rand.Rand
+}
+
+// partition is one assigned input partition and its processes.
+type partition struct {
+	id     int32
+	epoch  uint64                    // which assignment this is
+	store  *state.Store[state.Order] // nil while restoring
+	cancel context.CancelFunc        // stops the restore
+}
+
+type assignment struct {
+	assigned bool // false: revoked or lost
+	parts    []int32
+}
+
+type restoreDone struct {
+	part  int32
+	epoch uint64
+	res   restoreResult
+	err   error
+}
+
+// New returns a Processor for cfg, or the reasons cfg cannot work.
+func New(cfg Config) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	m, err := state.NewCatering(cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg, manager: m, log: cfg.Logger, clock: cfg.Clock}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.clock == nil {
+		p.clock = time.Now
+	}
+	p.random = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed))
+	return p, nil
+}
+
+// Stats returns the processor's live counters.
+func (p *Processor) Stats() *Stats { return &p.stats }
+
+// fatalError marks an error that a new session cannot cure.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
+
+// Run ensures the topics, then processes until ctx ends (returning nil) or a
+// fatal error occurs. A session that fails otherwise (an unknown transaction
+// outcome, a fenced producer, a lost broker) is rebuilt from scratch: new
+// client, state restored from the changelog, so nothing depends on what the
+// failed session believed.
+func (p *Processor) Run(ctx context.Context) error {
+	admin, err := kgo.NewClient(p.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer admin.Close()
+	layout, err := topics.Ensure(ctx, kadm.NewClient(admin), p.cfg.Topics, p.cfg.Spec)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	p.log.Info("topics ready", "events", p.cfg.Topics.Events, "changelog", p.cfg.Topics.Changelog,
+		"commands", p.cfg.Topics.Commands, "dlq", p.cfg.Topics.DLQ, "partitions", layout.Partitions)
+
+	backoff := time.Second
+	for {
+		started := time.Now()
+		err := p.session(ctx, admin)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var fatal fatalError
+		if errors.As(err, &fatal) {
+			return fatal.err
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		p.stats.SessionRestarts.Add(1)
+		p.log.Error("session failed; rebuilding the client and restoring state from the changelog",
+			"err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (p *Processor) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.WithLogger(kgoLogger(p.log)),
+	}
+	return append(opts, p.cfg.ClientOpts...)
+}
+
+// session runs one transactional group session until ctx ends or an error.
+func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
+	p.parts = map[int32]*partition{}
+	p.restored = make(chan restoreDone, 64)
+	p.mu.Lock()
+	p.changes, p.woken = nil, false
+	p.mu.Unlock()
+
+	opts := append(p.clientOpts(),
+		kgo.ConsumerGroup(p.cfg.Group),
+		kgo.ConsumeTopics(p.cfg.Topics.Events),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.TransactionalID(p.cfg.TransactionalID()),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		kgo.ProducerLinger(0), // KAFKA-NOTES: the default linger adds ~11 ms to every transaction
+		kgo.RecordPartitioner(newPartitioner(p.cfg.Topics.Changelog)),
+		kgo.OnPartitionsAssigned(p.onAssigned),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
+	)
+	if p.cfg.StaticMembership {
+		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
+	}
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fatalError{fmt.Errorf("kafka client: %w", err)}
+	}
+	sessCtx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel() // stop restores
+		p.shutdown(sess)
+	}()
+
+	// Initialising the producer id fences an earlier incarnation of this
+	// transactional id and ends its open transaction, before any restore
+	// reads the changelog that transaction may have written to.
+	if _, _, err := sess.Client().ProducerID(sessCtx); err != nil {
+		return classify(fmt.Errorf("initialise transactional id %q: %w", p.cfg.TransactionalID(), err))
+	}
+	p.log.Info("joined", "group", p.cfg.Group, "instance_id", p.cfg.InstanceID,
+		"transactional_id", p.cfg.TransactionalID(), "static_membership", p.cfg.StaticMembership)
+
+	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.manager, p.log)
+	restoreSlots := make(chan struct{}, p.cfg.RestoreConcurrency)
+	lastTick := p.clock()
+	lastProgress := time.Now()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := p.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
+			return err
+		}
+		wait := max(0, min(p.cfg.TickInterval, p.cfg.TickInterval-p.clock().Sub(lastTick)))
+		fetches := p.poll(ctx, sess, wait)
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed")
+		}
+		var fetchErr error
+		fetches.EachError(func(t string, part int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+			if isFatalKafkaErr(err) {
+				fetchErr = fatalError{fmt.Errorf("fetch %s partition %d: %w", t, part, err)}
+			}
+		})
+		if fetchErr != nil {
+			return fetchErr
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Revocations that arrived during the poll are applied before any
+		// store is touched.
+		if err := p.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
+			return err
+		}
+
+		now := p.clock()
+		b := &batch{}
+		fetches.EachRecord(func(r *kgo.Record) { p.handle(b, r, now) })
+		if now.Sub(lastTick) >= p.cfg.TickInterval {
+			p.tick(b, now)
+			lastTick = now
+		}
+		if b.records > 0 || p.anyStaged() || len(b.out) > 0 {
+			if err := p.commit(ctx, sess, b); err != nil {
+				return err
+			}
+		}
+		if time.Since(lastProgress) >= 30*time.Second {
+			lastProgress = time.Now()
+			p.logProgress()
+		}
+	}
+}
+
+// shutdown ends a session in the order a clean exit needs: abort any
+// transaction still open (a plain Close would leave read_committed readers
+// stalled until the transaction timeout), then leave the group and close.
+func (p *Processor) shutdown(sess *kgo.GroupTransactSession) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+		p.log.Warn("abort on shutdown", "err", err)
+	}
+	sess.Close() // leaves the group (a static member keeps its partitions for the session timeout)
+	for _, part := range p.parts {
+		if part.cancel != nil {
+			part.cancel()
+		}
+	}
+	p.parts = map[int32]*partition{}
+	p.logProgress()
+}
+
+// poll waits up to wait for records; a group change wakes it early.
+func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, wait time.Duration) kgo.Fetches {
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	p.mu.Lock()
+	if p.woken {
+		p.woken = false
+		cancel()
+	} else {
+		p.wakeFn = cancel
+	}
+	p.mu.Unlock()
+	f := sess.PollRecords(pctx, p.cfg.MaxPollRecords)
+	p.mu.Lock()
+	p.wakeFn = nil
+	p.mu.Unlock()
+	return f
+}
+
+func (p *Processor) wake() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wakeFn != nil {
+		p.wakeFn()
+	} else {
+		p.woken = true
+	}
+}
+
+// The group callbacks only record what changed, pause new partitions until
+// they are restored, and wake the loop: the loop owns the stores.
+func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	parts := assigned[p.cfg.Topics.Events]
+	if len(parts) == 0 {
+		return
+	}
+	cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: parts})
+	p.note(assignment{assigned: true, parts: slices.Clone(parts)})
+}
+
+func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if parts := revoked[p.cfg.Topics.Events]; len(parts) > 0 {
+		p.note(assignment{parts: slices.Clone(parts)})
+	}
+}
+
+func (p *Processor) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+	p.onRevoked(ctx, cl, lost)
+}
+
+func (p *Processor) note(a assignment) {
+	p.mu.Lock()
+	p.changes = append(p.changes, a)
+	p.mu.Unlock()
+	p.wake()
+}
+
+// applyChanges starts restores for assigned partitions, drops revoked ones,
+// and installs finished restores, resuming their fetches.
+func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *restorer, slots chan struct{}) error {
+	p.mu.Lock()
+	changes := p.changes
+	p.changes = nil
+	p.mu.Unlock()
+	for _, c := range changes {
+		for _, id := range c.parts {
+			if old := p.parts[id]; old != nil {
+				if old.cancel != nil {
+					old.cancel()
+				}
+				delete(p.parts, id)
+				if !c.assigned {
+					p.log.Info("partition revoked", "partition", id)
+				}
+			}
+			if !c.assigned {
+				continue
+			}
+			p.epoch++
+			rctx, cancel := context.WithCancel(ctx)
+			part := &partition{id: id, epoch: p.epoch, cancel: cancel}
+			p.parts[id] = part
+			p.log.Info("partition assigned; restoring from the changelog", "partition", id)
+			go func(id int32, epoch uint64) {
+				select {
+				case slots <- struct{}{}:
+				case <-rctx.Done():
+					return
+				}
+				res, err := rst.restore(rctx, id)
+				<-slots
+				select {
+				case p.restored <- restoreDone{part: id, epoch: epoch, res: res, err: err}:
+					p.wake()
+				case <-rctx.Done():
+				}
+			}(id, part.epoch)
+		}
+	}
+	for {
+		select {
+		case d := <-p.restored:
+			part := p.parts[d.part]
+			if part == nil || part.epoch != d.epoch {
+				continue // revoked while restoring
+			}
+			if d.err != nil {
+				if errors.Is(d.err, context.Canceled) {
+					continue
+				}
+				return fatalError{d.err}
+			}
+			part.store, part.cancel = d.res.store, nil
+			p.stats.Restored.Add(int64(d.res.store.Len()))
+			p.stats.RestoreRecords.Add(d.res.records)
+			p.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
+				"changelog_records", d.res.records, "took", d.res.took.Round(time.Millisecond))
+			cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {d.part}})
+		default:
+			return nil
+		}
+	}
+}
+
+func (p *Processor) anyStaged() bool {
+	for _, part := range p.parts {
+		if part.store != nil && part.store.HasStaged() {
+			return true
+		}
+	}
+	return false
+}
+
+// commit writes the batch in one transaction: for every partition the
+// changelog records of the processes it changed (to the changelog partition
+// of the same number), the commands and dead letters, and the offsets of
+// the polled records. The stores make the staged changes their committed
+// state only when the transaction committed.
+func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch) error {
+	// A shutdown signal must not cut a commit in half: the transaction
+	// gets its own deadline, and is aborted if the signal came first.
+	tctx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
+	defer cancel()
+	if err := sess.Begin(); err != nil {
+		p.rollback()
+		return classify(fmt.Errorf("begin transaction: %w", err))
+	}
+	var (
+		produceMu  sync.Mutex
+		produceErr error
+	)
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			produceMu.Lock()
+			if produceErr == nil {
+				produceErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+			}
+			produceMu.Unlock()
+		}
+	}
+	for _, part := range p.parts {
+		if part.store == nil {
+			continue
+		}
+		for key, proc := range part.store.Staged() {
+			r := &kgo.Record{Topic: p.cfg.Topics.Changelog, Partition: part.id, Key: []byte(key)}
+			if proc != nil {
+				r.Value = topics.EncodeProcess(key, proc.History)
+			}
+			sess.Produce(tctx, r, promise)
+		}
+	}
+	for _, r := range b.out {
+		sess.Produce(tctx, r, promise)
+	}
+	flushErr := sess.Client().Flush(tctx)
+
+	reason := ""
+	switch {
+	case b.abort != "":
+		reason = b.abort
+	case flushErr != nil:
+		reason = "flush failed: " + flushErr.Error()
+	case produceErr != nil:
+		reason = produceErr.Error()
+	case ctx.Err() != nil:
+		reason = "shutting down"
+	case p.cfg.AbortEvery > 0 && p.random.IntN(p.cfg.AbortEvery) == 0:
+		reason = "test-only random abort"
+	}
+	committed, err := sess.End(tctx, kgo.TransactionEndTry(reason == ""))
+	if err != nil {
+		// The outcome is unknown (franz-go issue 1052: End can fail after
+		// the commit happened). Nothing here may assume either way: the
+		// session is rebuilt and state restored from what the changelog
+		// really holds, and replayed events are then duplicates.
+		p.rollback()
+		return classify(fmt.Errorf("end transaction (outcome unknown): %w", err))
+	}
+	if !committed {
+		p.rollback()
+		p.stats.TxnAborted.Add(1)
+		if reason == "" {
+			reason = "group rebalanced during the transaction"
+		}
+		p.log.Info("transaction aborted; its records will be polled again", "reason", reason, "records", b.records)
+		return nil
+	}
+	for _, part := range p.parts {
+		if part.store != nil {
+			part.store.Commit()
+		}
+	}
+	p.stats.TxnCommitted.Add(1)
+	p.stats.add(&b.stats)
+	for _, c := range b.issued {
+		p.log.Debug("ConfirmOrder issued", "order_id", c.OrderID, "menu_id", c.MenuID, "causation_id", c.CausationID)
+	}
+	for _, e := range b.expired {
+		p.log.Info("process expired without a match", "order_id", e)
+	}
+	return nil
+}
+
+func (p *Processor) rollback() {
+	for _, part := range p.parts {
+		if part.store != nil {
+			part.store.Rollback()
+		}
+	}
+}
+
+func (p *Processor) logProgress() {
+	s := &p.stats
+	live := 0
+	for _, part := range p.parts {
+		if part.store != nil {
+			live += part.store.Len()
+		}
+	}
+	p.log.Info("progress",
+		"applied", s.Applied.Load(), "commands_issued", s.CommandsIssued.Load(),
+		"dead_lettered", s.DeadLettered.Load(), "skipped_duplicate", s.SkippedDuplicate.Load(),
+		"skipped_terminal", s.SkippedTerminal.Load(), "skipped_other_type", s.SkippedOtherType.Load(),
+		"expired", s.Expired.Load(), "forgotten", s.Forgotten.Load(),
+		"txn_committed", s.TxnCommitted.Load(), "txn_aborted", s.TxnAborted.Load(),
+		"partitions", len(p.parts), "live_processes", live)
+}
+
+// classify marks the errors no new session can cure as fatal.
+func classify(err error) error {
+	if isFatalKafkaErr(err) {
+		return fatalError{err}
+	}
+	return err
+}
+
+func isFatalKafkaErr(err error) bool {
+	for _, e := range []error{
+		kerr.SaslAuthenticationFailed, kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed,
+		kerr.TransactionalIDAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.UnsupportedSaslMechanism, kerr.IllegalSaslState,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,233 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/catering-match/catering-match/state"
+	"github.com/catering-match/catering-match/topics"
+)
+
+// restorer rebuilds a partition's processes from the changelog.
+//
+// It reads with its own Fetch requests rather than a consumer so that it
+// knows its exact position: a read_committed consumer never returns the
+// transaction markers and aborted batches at the tail of a changelog, nor
+// the offsets compaction removed, and a restore that waits for "the record
+// at end-1" hangs on them. Here the position moves past them, and the
+// restore ends the moment it reaches the target offset.
+type restorer struct {
+	cl      *kgo.Client
+	adm     *kadm.Client
+	topic   string
+	manager *state.Manager[state.Order]
+	log     *slog.Logger
+	decomp  kgo.Decompressor
+}
+
+type restoreResult struct {
+	store   *state.Store[state.Order]
+	records int64
+	took    time.Duration
+}
+
+func newRestorer(cl *kgo.Client, topic string, m *state.Manager[state.Order], log *slog.Logger) *restorer {
+	return &restorer{cl: cl, adm: kadm.NewClient(cl), topic: topic, manager: m, log: log, decomp: kgo.DefaultDecompressor()}
+}
+
+// restore reads changelog partition p from its start to its stable end.
+//
+// The end is taken once no transaction that was open when the restore began
+// is still open: the only writer of changelog partition p is the owner of
+// input partition p, so an open transaction there belongs to a previous
+// owner (or to this instance before a session restart) and must resolve
+// before its outcome can be read. Without this wait a commit that lands a
+// moment later would hold offsets that skip events whose state the restore
+// did not see.
+func (r *restorer) restore(ctx context.Context, p int32) (restoreResult, error) {
+	start := time.Now()
+	from, target, err := r.bounds(ctx, p)
+	if err != nil {
+		return restoreResult{}, err
+	}
+	store := state.NewStore[state.Order]()
+	res := restoreResult{store: store}
+	offset := from
+	for offset < target {
+		fp, next, err := r.fetch(ctx, p, offset)
+		if err != nil {
+			return res, err
+		}
+		for _, rec := range fp.Records {
+			if rec.Offset >= target {
+				break
+			}
+			res.records++
+			if rec.Value == nil { // tombstone: the process was forgotten
+				store.Load(string(rec.Key), nil)
+				continue
+			}
+			orderID, history, err := topics.DecodeProcess(rec.Key, rec.Value)
+			if err != nil {
+				return res, fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)
+			}
+			store.Load(orderID, r.manager.Restore(orderID, history))
+		}
+		offset = max(offset, next)
+	}
+	res.took = time.Since(start)
+	return res, nil
+}
+
+// bounds returns the offsets to read between: the log start and the last
+// stable offset, once every transaction open at the first look has ended.
+func (r *restorer) bounds(ctx context.Context, p int32) (from, target int64, err error) {
+	high0 := int64(-1)
+	waitingSince := time.Now()
+	lastLog := waitingSince
+	for {
+		starts, err := r.adm.ListStartOffsets(ctx, r.topic)
+		if err == nil {
+			err = starts.Error()
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("list start offsets of %s: %w", r.topic, err)
+		}
+		ends, err := r.adm.ListEndOffsets(ctx, r.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("list end offsets of %s: %w", r.topic, err)
+		}
+		stable, err := r.adm.ListCommittedOffsets(ctx, r.topic)
+		if err == nil {
+			err = stable.Error()
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("list stable offsets of %s: %w", r.topic, err)
+		}
+		s, okS := starts.Lookup(r.topic, p)
+		e, okE := ends.Lookup(r.topic, p)
+		l, okL := stable.Lookup(r.topic, p)
+		if !okS || !okE || !okL {
+			return 0, 0, fmt.Errorf("changelog %s has no partition %d: is it co-partitioned with the events topic?", r.topic, p)
+		}
+		if high0 < 0 {
+			high0 = e.Offset
+		}
+		if l.Offset >= high0 {
+			return s.Offset, l.Offset, nil
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			r.log.Info("restore waits for an open transaction on the changelog to end",
+				"partition", p, "stable_offset", l.Offset, "end_offset", high0, "waiting", time.Since(waitingSince).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// fetch issues one read_committed Fetch for partition p at offset and returns
+// the records with the offset to fetch next.
+func (r *restorer) fetch(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
+	for attempt := 0; ; attempt++ {
+		fp, next, err := r.fetchOnce(ctx, p, offset)
+		if err == nil {
+			return fp, next, nil
+		}
+		if ctx.Err() != nil {
+			return fp, 0, ctx.Err()
+		}
+		// Leader moves, a restarting broker and dropped connections pass;
+		// anything else (a corrupt batch, an authorization error) does not.
+		var netErr net.Error
+		retriable := kerr.IsRetriable(err) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+			errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition)
+		if !retriable || attempt >= 20 {
+			return fp, 0, fmt.Errorf("restore %s partition %d at offset %d: %w", r.topic, p, offset, err)
+		}
+		r.log.Debug("restore fetch retry", "partition", p, "offset", offset, "err", err)
+		select {
+		case <-ctx.Done():
+			return fp, 0, ctx.Err()
+		case <-time.After(time.Duration(100*(attempt+1)) * time.Millisecond):
+		}
+	}
+}
+
+func (r *restorer) fetchOnce(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
+	meta, err := r.adm.ListTopics(ctx, r.topic)
+	if err != nil {
+		return kgo.FetchPartition{}, 0, err
+	}
+	td, ok := meta[r.topic]
+	if !ok || td.Err != nil {
+		return kgo.FetchPartition{}, 0, fmt.Errorf("describe %s: %w", r.topic, kerr.UnknownTopicOrPartition)
+	}
+	pd, ok := td.Partitions[p]
+	if !ok || pd.Leader < 0 {
+		return kgo.FetchPartition{}, 0, kerr.LeaderNotAvailable
+	}
+
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 250
+	req.MinBytes = 1
+	req.MaxBytes = 64 << 20
+	req.IsolationLevel = 1 // read_committed
+	req.SessionEpoch = -1  // no fetch session
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = r.topic
+	rt.TopicID = td.ID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = p
+	rp.FetchOffset = offset
+	rp.PartitionMaxBytes = 16 << 20
+	rp.CurrentLeaderEpoch = -1
+	rp.LogStartOffset = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+
+	kresp, err := r.cl.Broker(int(pd.Leader)).RetriableRequest(ctx, req)
+	if err != nil {
+		return kgo.FetchPartition{}, 0, err
+	}
+	resp := kresp.(*kmsg.FetchResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return kgo.FetchPartition{}, 0, err
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return kgo.FetchPartition{}, offset, nil // nothing for us this time
+	}
+	got := &resp.Topics[0].Partitions[0]
+	fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
+		Offset:         offset,
+		IsolationLevel: kgo.ReadCommitted(),
+		Topic:          r.topic,
+		Partition:      p,
+	}, got, r.decomp, nil)
+	if fp.Err != nil {
+		if errors.Is(fp.Err, kerr.OffsetOutOfRange) && offset < fp.LogStartOffset {
+			// Retention or DeleteRecords moved the start while we read:
+			// what is gone is gone for every reader; go on from the start.
+			return fp, fp.LogStartOffset, nil
+		}
+		return fp, 0, fp.Err
+	}
+	return fp, next, nil
+}

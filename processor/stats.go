@@ -1,0 +1,41 @@
+package processor
+
+import "sync/atomic"
+
+// Stats are the processor's counters since it started. Counts of records
+// (applied, skipped, dead-lettered) and of commands move only when the
+// transaction that carried them committed.
+type Stats struct {
+	Applied          atomic.Int64 // events that entered a process's history
+	SkippedDuplicate atomic.Int64
+	SkippedTerminal  atomic.Int64
+	SkippedOtherType atomic.Int64
+	DeadLettered     atomic.Int64 // malformed records and full histories
+	HistoryFull      atomic.Int64 // of DeadLettered: process history full
+	CommandsIssued   atomic.Int64 // ConfirmOrder commands committed
+	Expired          atomic.Int64 // processes that reached their deadline
+	Forgotten        atomic.Int64 // terminal processes tombstoned after retention
+	TxnCommitted     atomic.Int64
+	TxnAborted       atomic.Int64
+	Restored         atomic.Int64 // processes loaded from the changelog
+	RestoreRecords   atomic.Int64 // changelog records read while restoring
+	SessionRestarts  atomic.Int64 // client sessions rebuilt after an error
+}
+
+// batchStats counts one transaction's outcomes; they are added to Stats
+// only when it commits.
+type batchStats struct {
+	applied, dup, terminal, other, dlq, full, commands, expired, forgotten int64
+}
+
+func (s *Stats) add(b *batchStats) {
+	s.Applied.Add(b.applied)
+	s.SkippedDuplicate.Add(b.dup)
+	s.SkippedTerminal.Add(b.terminal)
+	s.SkippedOtherType.Add(b.other)
+	s.DeadLettered.Add(b.dlq)
+	s.HistoryFull.Add(b.full)
+	s.CommandsIssued.Add(b.commands)
+	s.Expired.Add(b.expired)
+	s.Forgotten.Add(b.forgotten)
+}

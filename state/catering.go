@@ -1,0 +1,165 @@
+package state
+
+import (
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The event types of the catering process. The first three come from
+// upstream; the last two are the process's own decisions.
+const (
+	CustomerConfirmedMenu = "CustomerConfirmedMenu"
+	CatererConfirmedMenu  = "CatererConfirmedMenu"
+	CatererDeclinedMenu   = "CatererDeclinedMenu"
+	ConfirmOrderIssued    = "ConfirmOrderIssued"
+	MatchExpired          = "MatchExpired"
+)
+
+// Status is where an order's process stands.
+type Status uint8
+
+// The statuses of an order's process.
+const (
+	Pending Status = iota
+	Confirmed
+	Expired
+)
+
+func (s Status) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Confirmed:
+		return "confirmed"
+	case Expired:
+		return "expired"
+	}
+	return "unknown"
+}
+
+// Answer is the caterer's standing answer for a menu.
+type Answer uint8
+
+// The caterer's answers.
+const (
+	NoAnswer Answer = iota
+	Accepted
+	Declined
+)
+
+func (a Answer) String() string {
+	switch a {
+	case Accepted:
+		return "confirmed"
+	case Declined:
+		return "declined"
+	}
+	return "none"
+}
+
+// Menu is what each side has said about one menu of an order.
+type Menu struct {
+	ID       string
+	Customer bool   // the customer confirmed this menu (confirmations accumulate)
+	Caterer  Answer // the caterer's latest answer, in partition order
+}
+
+// Order is the state of one order's process, folded from its history.
+type Order struct {
+	Status Status
+	Menus  []Menu // in the order each menu was first mentioned
+	// ConfirmedMenu and CommandID are set once the order is confirmed.
+	ConfirmedMenu string
+	CommandID     string
+}
+
+// Menu returns the answers for a menu id and whether it was mentioned.
+func (o Order) Menu(id string) (Menu, bool) {
+	for _, m := range o.Menus {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Menu{ID: id}, false
+}
+
+// withMenu returns o with menu id changed by f; o itself is not modified.
+func (o Order) withMenu(id string, f func(*Menu)) Order {
+	i := slices.IndexFunc(o.Menus, func(m Menu) bool { return m.ID == id })
+	menus := make([]Menu, len(o.Menus), len(o.Menus)+1)
+	copy(menus, o.Menus)
+	if i < 0 {
+		menus = append(menus, Menu{ID: id})
+		i = len(menus) - 1
+	}
+	f(&menus[i])
+	o.Menus = menus
+	return o
+}
+
+// commandNamespace is the fixed UUID namespace of ConfirmOrder command ids.
+// It is part of the wire contract: changing it changes every command id.
+var commandNamespace = uuid.MustParse("6f2b8c0e-3a6d-5b9e-8f41-6c1f0e2a9d57")
+
+// CommandID is the ConfirmOrder command id for an order: a UUID version 5
+// in a fixed namespace, of the name "ConfirmOrder/<order id>". Anyone can
+// recompute it to deduplicate.
+func CommandID(orderID string) string {
+	return uuid.NewSHA1(commandNamespace, []byte("ConfirmOrder/"+orderID)).String()
+}
+
+// expiryID is the id of an order's MatchExpired decision.
+func expiryID(orderID string) string {
+	return uuid.NewSHA1(commandNamespace, []byte("MatchExpired/"+orderID)).String()
+}
+
+// Catering is the definition of the catering process manager: the order
+// waits for the customer's and the caterer's confirmation of one menu and
+// then issues one ConfirmOrder.
+func Catering() Definition[Order] {
+	p := Init(func() Order { return Order{} }).
+		When(CustomerConfirmedMenu, func(o Order, e Entry) Order {
+			return o.withMenu(e.MenuID, func(m *Menu) { m.Customer = true })
+		}).
+		When(CatererConfirmedMenu, func(o Order, e Entry) Order {
+			return o.withMenu(e.MenuID, func(m *Menu) { m.Caterer = Accepted })
+		}).
+		When(CatererDeclinedMenu, func(o Order, e Entry) Order {
+			return o.withMenu(e.MenuID, func(m *Menu) { m.Caterer = Declined })
+		}).
+		When(ConfirmOrderIssued, func(o Order, e Entry) Order {
+			o.Status, o.ConfirmedMenu, o.CommandID = Confirmed, e.MenuID, e.ID
+			return o
+		}).
+		When(MatchExpired, func(o Order, _ Entry) Order {
+			o.Status = Expired
+			return o
+		})
+	return Definition[Order]{
+		Projection: p,
+		Decide: func(key string, o Order, applied Entry, _ time.Time) (Entry, bool) {
+			m, _ := o.Menu(applied.MenuID)
+			if o.Status != Pending || !m.Customer || m.Caterer != Accepted {
+				return Entry{}, false
+			}
+			return Entry{ID: CommandID(key), Type: ConfirmOrderIssued, MenuID: m.ID}, true
+		},
+		Terminal: func(o Order) bool { return o.Status != Pending },
+		Expire: func(key string, _ Order, _ time.Time) Entry {
+			return Entry{ID: expiryID(key), Type: MatchExpired}
+		},
+	}
+}
+
+// DefaultLimits returns the limits DOMAIN.md gives as defaults: a 14-day
+// match timeout, 7 days of retention and 1000 events of history.
+func DefaultLimits() Limits {
+	return Limits{Timeout: 14 * 24 * time.Hour, Retention: 7 * 24 * time.Hour, MaxHistory: 1000}
+}
+
+// NewCatering returns the catering process manager with the given limits.
+func NewCatering(limits Limits) (*Manager[Order], error) {
+	return NewManager(Catering(), limits)
+}
