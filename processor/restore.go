@@ -231,3 +231,22 @@ func (r *restorer) fetchOnce(ctx context.Context, p int32, offset int64) (kgo.Fe
 	}
 	return fp, next, nil
 }
+
+// LoadPartition reads changelog partition p to its stable end and returns
+// its processes, as a restore does: for tools and queries that need the
+// state of partitions this instance does not own. cl needs only seed
+// brokers (and security options); it is not a group member.
+func LoadPartition(ctx context.Context, cl *kgo.Client, changelog string, p int32, limits state.Limits, log *slog.Logger) (*state.Store[state.Order], error) {
+	m, err := state.NewCatering(limits)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res, err := newRestorer(cl, changelog, m, log).restore(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return res.store, nil
+}

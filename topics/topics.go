@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Names are the topics the service uses.
@@ -182,3 +183,14 @@ func checkCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
 	}
 	return nil
 }
+
+// PartitionFor returns the partition a keyed record lands on in a topic of
+// n partitions with Kafka's default partitioner (murmur2, as the Java client
+// and franz-go's default do): where an order's events, and so its changelog
+// record, live.
+func PartitionFor(key string, n int32) int32 {
+	r := &kgo.Record{Key: []byte(key)}
+	return int32(keyPartitioner.ForTopic("").Partition(r, int(n)))
+}
+
+var keyPartitioner = kgo.StickyKeyPartitioner(nil)
