@@ -21,7 +21,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -111,7 +110,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer admin.Close()
-	layout, err := topics.Ensure(ctx, kadm.NewClient(admin), p.cfg.Topics, p.cfg.Spec)
+	layout, err := topics.Ensure(ctx, admin, p.cfg.Topics, p.cfg.Spec)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -202,7 +201,7 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.manager, p.log)
 	restoreSlots := make(chan struct{}, p.cfg.RestoreConcurrency)
 	lastTick := p.clock()
-	lastProgress := time.Now()
+	lastProgress, lastTxns := time.Now(), int64(0)
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -251,7 +250,10 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		}
 		if time.Since(lastProgress) >= 30*time.Second {
 			lastProgress = time.Now()
-			p.logProgress()
+			if n := p.stats.TxnCommitted.Load() + p.stats.TxnAborted.Load(); n != lastTxns {
+				lastTxns = n
+				p.logProgress()
+			}
 		}
 	}
 }
@@ -266,13 +268,13 @@ func (p *Processor) shutdown(sess *kgo.GroupTransactSession) {
 		p.log.Warn("abort on shutdown", "err", err)
 	}
 	sess.Close() // leaves the group (a static member keeps its partitions for the session timeout)
+	p.logProgress()
 	for _, part := range p.parts {
 		if part.cancel != nil {
 			part.cancel()
 		}
 	}
 	p.parts = map[int32]*partition{}
-	p.logProgress()
 }
 
 // poll waits up to wait for records; a group change wakes it early.
@@ -340,15 +342,17 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 	p.changes = nil
 	p.mu.Unlock()
 	for _, c := range changes {
+		if c.assigned {
+			p.log.Info("partitions assigned; restoring them from the changelog", "partitions", c.parts)
+		} else {
+			p.log.Info("partitions revoked", "partitions", c.parts)
+		}
 		for _, id := range c.parts {
 			if old := p.parts[id]; old != nil {
 				if old.cancel != nil {
 					old.cancel()
 				}
 				delete(p.parts, id)
-				if !c.assigned {
-					p.log.Info("partition revoked", "partition", id)
-				}
 			}
 			if !c.assigned {
 				continue
@@ -357,7 +361,6 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 			rctx, cancel := context.WithCancel(ctx)
 			part := &partition{id: id, epoch: p.epoch, cancel: cancel}
 			p.parts[id] = part
-			p.log.Info("partition assigned; restoring from the changelog", "partition", id)
 			go func(id int32, epoch uint64) {
 				select {
 				case slots <- struct{}{}:

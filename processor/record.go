@@ -61,7 +61,7 @@ func (p *Processor) handle(b *batch, r *kgo.Record, now time.Time) {
 		p.log.Debug("duplicate event skipped", "order_id", ev.OrderID, "event_id", ev.ID, "partition", r.Partition, "offset", r.Offset)
 	case state.SkippedTerminal:
 		b.stats.terminal++
-		p.log.Debug("event for a finished process skipped", "order_id", ev.OrderID, "event_id", ev.ID, "type", ev.Type, "partition", r.Partition, "offset", r.Offset)
+		p.log.Info("event for a finished process skipped", "order_id", ev.OrderID, "event_id", ev.ID, "type", ev.Type, "partition", r.Partition, "offset", r.Offset)
 	case state.SkippedOtherType:
 		b.stats.other++
 	case state.RejectedHistoryFull:

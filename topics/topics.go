@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Names are the topics the service uses.
@@ -80,7 +81,8 @@ type Layout struct {
 // Ensure creates the missing topics and checks the existing ones: the
 // changelog must have the events topic's partition count and
 // cleanup.policy=compact. It never changes an existing topic.
-func Ensure(ctx context.Context, adm *kadm.Client, names Names, spec Spec) (Layout, error) {
+func Ensure(ctx context.Context, cl *kgo.Client, names Names, spec Spec) (Layout, error) {
+	adm := admin{cl: cl, Client: kadm.NewClient(cl)}
 	if err := names.Validate(); err != nil {
 		return Layout{}, err
 	}
@@ -117,9 +119,15 @@ func Ensure(ctx context.Context, adm *kadm.Client, names Names, spec Spec) (Layo
 	return Layout{Partitions: events}, nil
 }
 
+// admin is a kadm client that can also send raw requests.
+type admin struct {
+	cl *kgo.Client
+	*kadm.Client
+}
+
 // ensureTopic returns the partition count of topic, creating it first when
 // it does not exist.
-func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) (int32, error) {
+func ensureTopic(ctx context.Context, adm admin, topic string, partitions int32, rf int16, configs map[string]*string) (int32, error) {
 	n, err := partitionCount(ctx, adm, topic)
 	if err != nil || n > 0 {
 		return n, err
@@ -146,20 +154,35 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions
 	return 0, fmt.Errorf("topic %q was created but its metadata did not show it within 10s", topic)
 }
 
-// partitionCount returns the number of partitions of topic, 0 if it does not exist.
-func partitionCount(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
-	details, err := adm.ListTopics(ctx, topic)
+// partitionCount returns the number of partitions of topic, 0 if it does not
+// exist. It asks the broker directly: franz-go's metadata cache would keep
+// answering "unknown topic" for seconds after the topic was created.
+func partitionCount(ctx context.Context, adm admin, topic string) (int32, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, adm.cl)
 	if err != nil {
 		return 0, fmt.Errorf("describe topic %q: %w", topic, err)
 	}
-	d, ok := details[topic]
-	if !ok || d.Err != nil {
-		return 0, nil
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		switch err := kerr.ErrorForCode(t.ErrorCode); {
+		case err == nil:
+			return int32(len(t.Partitions)), nil
+		case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.LeaderNotAvailable):
+			return 0, nil
+		default:
+			return 0, fmt.Errorf("describe topic %q: %w", topic, err)
+		}
 	}
-	return int32(len(d.Partitions)), nil
+	return 0, nil
 }
 
-func checkCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
+func checkCompacted(ctx context.Context, adm admin, topic string) error {
 	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("describe configs of %q: %w", topic, err)

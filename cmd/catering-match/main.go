@@ -1,0 +1,170 @@
+// Command catering-match runs the catering process manager: a consumer
+// group member that turns matching customer and caterer confirmations into
+// exactly one ConfirmOrder command per order.
+//
+// With no --brokers it starts an embedded in-process broker (kfake) on
+// 127.0.0.1, persisted under --data-dir, so that it runs on a fresh machine.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/catering-match/catering-match/internal/cli"
+	"github.com/catering-match/catering-match/internal/embedded"
+	"github.com/catering-match/catering-match/processor"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+// options are the command line: processor settings plus what only the
+// binary knows (the embedded broker, logging).
+type options struct {
+	conn         cli.Conn
+	cfg          processor.Config
+	embeddedPort int
+	dataDir      string
+	logLevel     string
+	logFormat    string
+}
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	o := &options{cfg: processor.DefaultConfig()}
+	c := &o.cfg
+	fs := flag.NewFlagSet("catering-match", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o.conn.Register(fs, "", "Kafka seed brokers host:port[,host:port]; empty starts the embedded broker")
+	fs.IntVar(&o.embeddedPort, "embedded-port", 9092, "port of the embedded broker on 127.0.0.1 (when --brokers is empty)")
+	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory the embedded broker persists to (when --brokers is empty)")
+	fs.StringVar(&c.Group, "group", c.Group, "consumer group id shared by all instances")
+	fs.StringVar(&c.InstanceID, "instance-id", defaultInstanceID(), "this instance's id: static membership id and transactional id suffix; unique per running instance, stable across its restarts")
+	fs.BoolVar(&c.StaticMembership, "static-membership", c.StaticMembership, "keep partitions across a quick restart (KIP-345)")
+	fs.StringVar(&c.Topics.Events, "events-topic", c.Topics.Events, "input events topic")
+	fs.StringVar(&c.Topics.Commands, "commands-topic", c.Topics.Commands, "output ConfirmOrder commands topic")
+	fs.StringVar(&c.Topics.Changelog, "changelog-topic", c.Topics.Changelog, "compacted process changelog topic (co-partitioned with the events topic)")
+	fs.StringVar(&c.Topics.DLQ, "dlq-topic", c.Topics.DLQ, "dead-letter topic for malformed events")
+	partitions := fs.Int("partitions", int(c.Spec.Partitions), "partitions for topics that do not exist yet")
+	rf := fs.Int("replication-factor", int(c.Spec.ReplicationFactor), "replication factor for topics that do not exist yet; -1 for the broker default")
+	fs.DurationVar(&c.Limits.Timeout, "match-timeout", c.Limits.Timeout, "a process still pending this long after its first event expires")
+	fs.DurationVar(&c.Limits.Retention, "retention", c.Limits.Retention, "how long a finished process is kept (to absorb duplicates) before it is tombstoned")
+	fs.IntVar(&c.Limits.MaxHistory, "max-history", c.Limits.MaxHistory, "events one process may hold; more go to the DLQ")
+	fs.DurationVar(&c.TickInterval, "tick-interval", c.TickInterval, "how often deadlines and retention are applied")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", c.MaxPollRecords, "records handled per transaction at most")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "group session timeout: how long a crashed instance keeps its partitions")
+	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "broker-side timeout of an open transaction")
+	fs.IntVar(&c.RestoreConcurrency, "restore-concurrency", c.RestoreConcurrency, "partitions restored from the changelog at once")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.IntVar(&c.AbortEvery, "test-abort-every", 0, "TESTING ONLY: abort about one transaction in N instead of committing it")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: catering-match [flags]\n\n"+
+			"Runs the catering process manager. Every flag can also be set by an environment\n"+
+			"variable: %s_ and the flag name in upper case, dashes as underscores\n"+
+			"(--brokers is %s_BROKERS, --match-timeout is %s_MATCH_TIMEOUT).\n\nFlags:\n",
+			cli.EnvPrefix, cli.EnvPrefix, cli.EnvPrefix)
+		fs.PrintDefaults()
+	}
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(cli.EnvPrefix)); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: catering-match takes only flags (see --help)", fs.Arg(0))
+	}
+	if *partitions < 1 || *partitions > 10000 {
+		return nil, fmt.Errorf("--partitions %d: use 1-10000", *partitions)
+	}
+	if *rf != -1 && (*rf < 1 || *rf > 32767) {
+		return nil, fmt.Errorf("--replication-factor %d: use -1 (broker default) or a positive number", *rf)
+	}
+	c.Spec.Partitions, c.Spec.ReplicationFactor = int32(*partitions), int16(*rf)
+	if o.conn.Brokers == "" {
+		if o.embeddedPort < 1 || o.embeddedPort > 65535 {
+			return nil, fmt.Errorf("--embedded-port %d: use 1-65535, below 32768 recommended", o.embeddedPort)
+		}
+		if o.dataDir == "" {
+			return nil, errors.New("--data-dir is empty: the embedded broker needs a directory to persist to")
+		}
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "catering-match: %v\n", err)
+		return 2
+	}
+	log, err := cli.NewLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "catering-match: %v\n", err)
+		return 2
+	}
+	o.cfg.Logger = log
+
+	if o.conn.Brokers == "" {
+		b, err := embedded.Start(embedded.Options{Port: o.embeddedPort, DataDir: o.dataDir, Logger: log})
+		if err != nil {
+			log.Error("cannot start the embedded broker", "err", err)
+			return 1
+		}
+		defer func() {
+			b.Close()
+			log.Info("embedded broker stopped", "data_dir", o.dataDir)
+		}()
+		o.conn.Brokers = b.Addr()
+		log.Info("embedded Kafka broker (kfake) started; no Docker or Java needed",
+			"addr", b.Addr(), "data_dir", o.dataDir)
+		log.Info("publish an event with: go run ./cmd/catering publish customer-confirmed --order 42 --menu menu-a" +
+			" (or kcat -P -b " + b.Addr() + " -t " + o.cfg.Topics.Events + " -K: -X topic.partitioner=murmur2_random)")
+	}
+	if o.cfg.Brokers, err = o.conn.Seeds(); err != nil {
+		fmt.Fprintf(stderr, "catering-match: %v\n", err)
+		return 2
+	}
+	if o.cfg.AbortEvery > 0 {
+		log.Warn("TESTING ONLY: transactions are aborted at random", "abort_every", o.cfg.AbortEvery)
+	}
+	p, err := processor.New(o.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "catering-match: %v\n", err)
+		return 2
+	}
+	log.Info("starting", "brokers", o.cfg.Brokers, "group", o.cfg.Group, "instance_id", o.cfg.InstanceID,
+		"match_timeout", o.cfg.Limits.Timeout, "retention", o.cfg.Limits.Retention, "max_history", o.cfg.Limits.MaxHistory)
+	start := time.Now()
+	if err := p.Run(ctx); err != nil {
+		log.Error("stopped on an error", "err", err)
+		return 1
+	}
+	log.Info("stopped", "uptime", time.Since(start).Round(time.Second))
+	return 0
+}
+
+var notID = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// defaultInstanceID is the host name, made a valid id.
+func defaultInstanceID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "catering-match-1"
+	}
+	return notID.ReplaceAllString(h, "-")
+}
+
