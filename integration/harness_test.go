@@ -1,0 +1,444 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/catering-match/catering-match/internal/embedded"
+)
+
+// broker is the Kafka the suite runs on, chosen once for the package:
+// KAFKA_BROKERS when set (a real cluster, e.g. `make kafka-up`); otherwise
+// apache/kafka:4.1.1 in testcontainers when a Docker engine answers;
+// otherwise an embedded (in-process kfake) broker.
+type broker struct {
+	addr string
+	kind string // "real", "testcontainers", "embedded"
+	// script restarts a real broker started by integration/kafka/kafka.sh.
+	script string
+}
+
+func (b *broker) real() bool { return b.kind != "embedded" }
+
+var (
+	env  broker
+	bins string // directory holding the built binaries
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "catering-it-bin-")
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-race", "-o", dir+string(os.PathSeparator), "../cmd/catering-match", "../cmd/catering")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		log.Printf("build binaries: %v", err)
+		return 1
+	}
+	bins = dir
+
+	stop, err := chooseBroker()
+	if err != nil {
+		log.Printf("broker: %v", err)
+		return 1
+	}
+	defer stop()
+	log.Printf("integration suite runs on the %s broker at %s", env.kind, env.addr)
+	return m.Run()
+}
+
+func chooseBroker() (stop func(), err error) {
+	if addr := os.Getenv("KAFKA_BROKERS"); addr != "" {
+		env = broker{addr: addr, kind: "real"}
+		if s, err := filepath.Abs("kafka/kafka.sh"); err == nil {
+			env.script = s
+		}
+		return func() {}, nil
+	}
+	if addr, stop, ok := startContainer(); ok {
+		env = broker{addr: addr, kind: "testcontainers"}
+		return stop, nil
+	}
+	b, err := embedded.StartAnyPort(embedded.Options{})
+	if err != nil {
+		return nil, err
+	}
+	env = broker{addr: b.Addr(), kind: "embedded"}
+	return b.Close, nil
+}
+
+// startContainer runs apache/kafka:4.1.1 when a Docker engine answers
+// within a few seconds. No engine is not a failure: ok is false.
+func startContainer() (addr string, stop func(), ok bool) {
+	if os.Getenv("CATERING_IT_NO_DOCKER") != "" {
+		return "", nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	provider, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		log.Printf("no Docker engine (%v): using the embedded broker", firstLine(err))
+		return "", nil, false
+	}
+	defer provider.Close()
+	if err := provider.Health(ctx); err != nil {
+		log.Printf("no Docker engine answers (%v): using the embedded broker", firstLine(err))
+		return "", nil, false
+	}
+	// A fixed host port below 32768, advertised as such.
+	const port = "19094"
+	cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer ccancel()
+	c, err := testcontainers.Run(cctx, "apache/kafka:4.1.1",
+		testcontainers.WithExposedPorts("19094:19094/tcp"),
+		testcontainers.WithEnv(map[string]string{
+			"KAFKA_NODE_ID":                                  "1",
+			"KAFKA_PROCESS_ROLES":                            "broker,controller",
+			"KAFKA_LISTENERS":                                "PLAINTEXT://:9092,CONTROLLER://:9093,HOST://:" + port,
+			"KAFKA_ADVERTISED_LISTENERS":                     "PLAINTEXT://localhost:9092,HOST://127.0.0.1:" + port,
+			"KAFKA_CONTROLLER_LISTENER_NAMES":                "CONTROLLER",
+			"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP":           "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,HOST:PLAINTEXT",
+			"KAFKA_INTER_BROKER_LISTENER_NAME":               "PLAINTEXT",
+			"KAFKA_CONTROLLER_QUORUM_VOTERS":                 "1@localhost:9093",
+			"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "1",
+			"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+			"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":            "1",
+			"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":         "0",
+			"KAFKA_LOG_CLEANER_BACKOFF_MS":                   "1000",
+			"CLUSTER_ID":                                     "4L6g3nShT-eMCtK--X86sw",
+		}),
+		testcontainers.WithWaitStrategy(wait.ForLog("Transitioning from RECOVERY to RUNNING").WithStartupTimeout(2*time.Minute)),
+	)
+	if err != nil {
+		log.Printf("Docker engine answered but the Kafka container failed (%v): using the embedded broker", firstLine(err))
+		return "", nil, false
+	}
+	return "127.0.0.1:" + port, func() { _ = c.Terminate(context.Background()) }, true
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// suite is one test's view: its own topics and group, and its services.
+type suite struct {
+	t       *testing.T
+	id      string
+	events  string
+	cmds    string
+	log     string
+	dlq     string
+	group   string
+	parts   int
+	cl      *kgo.Client
+	adm     *kadm.Client
+	extra   []string // extra service flags
+	logMu   sync.Mutex
+	running []*service
+}
+
+var suiteSeq atomic.Int64
+
+func newSuite(t *testing.T, partitions int) *suite {
+	t.Helper()
+	t.Logf("broker: %s at %s", env.kind, env.addr)
+	id := fmt.Sprintf("%s-%d-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e6, suiteSeq.Add(1))
+	s := &suite{t: t, id: id, events: id + "-events", cmds: id + "-commands", log: id + "-changelog",
+		dlq: id + "-dlq", group: id, parts: partitions}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(env.addr), kgo.ProducerLinger(5*time.Millisecond))
+	require.NoError(t, err)
+	s.cl, s.adm = cl, kadm.NewClient(cl)
+	t.Cleanup(func() {
+		for _, svc := range s.running {
+			svc.kill()
+		}
+		cl.Close()
+	})
+	return s
+}
+
+// serviceArgs are the flags every instance of this suite gets.
+func (s *suite) serviceArgs(instance string) []string {
+	args := []string{
+		"--brokers", env.addr, "--group", s.group, "--instance-id", instance,
+		"--events-topic", s.events, "--commands-topic", s.cmds, "--changelog-topic", s.log, "--dlq-topic", s.dlq,
+		"--partitions", fmt.Sprint(s.parts), "--replication-factor", "1",
+		"--session-timeout", "6s", "--transaction-timeout", "10s", "--tick-interval", "500ms",
+		"--log-format", "json",
+	}
+	return append(args, s.extra...)
+}
+
+// service is one catering-match process.
+type service struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	out  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// start runs an instance; its log goes to the test log when the test fails.
+func (s *suite) start(instance string, extra ...string) *service {
+	s.t.Helper()
+	args := append(s.serviceArgs(instance), extra...)
+	cmd := exec.Command(filepath.Join(bins, "catering-match"), args...)
+	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	svc := &service{name: instance, cmd: cmd, done: make(chan struct{}), out: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = svc.out, svc.out
+	require.NoError(s.t, cmd.Start())
+	go func() {
+		svc.err = cmd.Wait()
+		close(svc.done)
+	}()
+	s.running = append(s.running, svc)
+	s.t.Cleanup(func() {
+		if s.t.Failed() {
+			s.t.Logf("--- log of %s (last 60 lines):\n%s", svc.name, tail(svc.out.String(), 60))
+		}
+	})
+	return svc
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (svc *service) stop(t *testing.T) {
+	t.Helper()
+	_ = svc.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-svc.done:
+		require.NoError(t, svc.err, "%s did not exit cleanly on SIGTERM", svc.name)
+	case <-time.After(60 * time.Second):
+		svc.kill()
+		t.Fatalf("%s did not stop within 60s of SIGTERM", svc.name)
+	}
+}
+
+// kill sends SIGKILL (kill -9) and waits for the process to be gone.
+func (svc *service) kill() {
+	_ = svc.cmd.Process.Kill()
+	<-svc.done
+}
+
+// exited reports whether the process has ended.
+func (svc *service) exited() bool {
+	select {
+	case <-svc.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// publish produces records to the events topic (murmur2 key partitioning,
+// franz-go's default, like Java's), in order per key.
+func (s *suite) publish(recs []input) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for _, in := range recs {
+		wg.Add(1)
+		s.cl.Produce(ctx, &kgo.Record{Topic: s.events, Key: in.key, Value: in.value, Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("it")}}},
+			func(_ *kgo.Record, err error) {
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+				wg.Done()
+			})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		s.t.Fatalf("publish: %v", err)
+	}
+}
+
+// createTopics creates the suite's topics as the test wants them, before
+// the service does.
+func (s *suite) createTopics(eventsParts, changelogParts int32, changelogConfigs map[string]*string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := s.adm.CreateTopic(ctx, eventsParts, 1, nil, s.events)
+	require.NoError(s.t, err)
+	_, err = s.adm.CreateTopic(ctx, changelogParts, 1, changelogConfigs, s.log)
+	require.NoError(s.t, err)
+}
+
+// waitProcessed waits until the group's committed offsets reach the end of
+// the events topic, i.e. every published record is accounted for.
+func (s *suite) waitProcessed(within time.Duration, alive ...*service) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	var lag int64
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		l, err := s.adm.Lag(ctx, s.group)
+		cancel()
+		if err == nil {
+			if gl, ok := l[s.group]; ok && gl.FetchErr == nil && gl.DescribeErr == nil {
+				lag = 0
+				ends := 0
+				for _, pl := range gl.Lag[s.events] {
+					ends++
+					if pl.Err != nil || pl.Commit.At < 0 {
+						lag += pl.End.Offset
+					} else {
+						lag += pl.Lag
+					}
+				}
+				if ends == s.parts && lag == 0 {
+					return
+				}
+			}
+		}
+		for _, svc := range alive {
+			if svc.exited() {
+				s.t.Fatalf("%s exited while waiting for processing: %v", svc.name, svc.err)
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("not processed within %v: lag %d", within, lag)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// readTopic reads a topic read_committed from the start to its stable end.
+func (s *suite) readTopic(topic string) []*kgo.Record {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var ends map[int32]int64
+	for {
+		// Wait until no transaction is open (stable == end): the suite
+		// reads once the services are idle.
+		stable, err := s.adm.ListCommittedOffsets(ctx, topic)
+		require.NoError(s.t, err)
+		high, err := s.adm.ListEndOffsets(ctx, topic)
+		require.NoError(s.t, err)
+		ends = map[int32]int64{}
+		open := false
+		stable.Each(func(o kadm.ListedOffset) {
+			if h, ok := high.Lookup(topic, o.Partition); ok && h.Offset != o.Offset {
+				open = true
+			}
+			if o.Offset > 0 {
+				ends[o.Partition] = o.Offset
+			}
+		})
+		if !open {
+			break
+		}
+		require.NoError(s.t, ctx.Err(), "topic %s keeps an open transaction", topic)
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(ends) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(env.addr), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(s.t, err)
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(ends) > 0 {
+		fs := cl.PollFetches(ctx)
+		require.NoError(s.t, ctx.Err(), "reading %s: still waiting for partitions %v", topic, ends)
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := ends[r.Partition]; ok && r.Offset+1 >= end {
+				delete(ends, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		})
+	}
+	return out
+}
+
+// runClient runs the catering client binary and returns its stdout.
+func runClient(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bins, "catering"), append(args, "--brokers", env.addr)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, errOut.String())
+	}
+	return out.String(), err
+}
+
+// waitLog waits until a line of the service's log contains substr.
+func (svc *service) waitLog(t *testing.T, substr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(svc.out.String(), substr) {
+		if svc.exited() || time.Now().After(deadline) {
+			t.Fatalf("%s: no log line with %q (exited=%v)", svc.name, substr, svc.exited())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func lines(r io.Reader) []string {
+	var out []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
