@@ -167,4 +167,3 @@ func defaultInstanceID() string {
 	}
 	return notID.ReplaceAllString(h, "-")
 }
-
