@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxFieldBytes is the limit on id, order_id and menu_id, in bytes.
@@ -43,7 +44,7 @@ func DecodeEvent(key, value []byte) (Event, error) {
 	if len(key) == 0 {
 		return ev, malformed("record key is empty; it must be the order id")
 	}
-	trimmed := bytes.TrimSpace(value)
+	trimmed := bytes.TrimLeft(value, jsonSpace)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return ev, malformed("value is not a JSON object")
 	}
@@ -52,16 +53,16 @@ func DecodeEvent(key, value []byte) (Event, error) {
 		return ev, malformed("value is not a JSON object: %v", err)
 	}
 	var err error
-	if ev.ID, err = stringField(fields, "id", true); err != nil {
+	if ev.ID, err = stringField(fields, "id", true, MaxFieldBytes); err != nil {
 		return ev, err
 	}
-	if ev.Type, err = stringField(fields, "type", true); err != nil {
+	if ev.Type, err = stringField(fields, "type", true, 0); err != nil {
 		return ev, err
 	}
-	if ev.OrderID, err = stringField(fields, "order_id", true); err != nil {
+	if ev.OrderID, err = stringField(fields, "order_id", true, MaxFieldBytes); err != nil {
 		return ev, err
 	}
-	if ev.MenuID, err = stringField(fields, "menu_id", false); err != nil {
+	if ev.MenuID, err = stringField(fields, "menu_id", false, MaxFieldBytes); err != nil {
 		return ev, err
 	}
 	if ev.OrderID != string(key) {
@@ -90,7 +91,8 @@ func (e Event) OccurredTime() (t time.Time, ok bool) {
 // EncodeEvent encodes an event as the wire JSON.
 func EncodeEvent(e Event) ([]byte, error) { return json.Marshal(e) }
 
-func stringField(fields map[string]json.RawMessage, name string, required bool) (string, error) {
+// stringField returns the string field name; limit > 0 bounds its bytes.
+func stringField(fields map[string]json.RawMessage, name string, required bool, limit int) (string, error) {
 	raw, ok := fields[name]
 	if !ok || isNull(raw) {
 		if required {
@@ -105,19 +107,28 @@ func stringField(fields map[string]json.RawMessage, name string, required bool) 
 	if required && s == "" {
 		return "", malformed("required field %s is empty", name)
 	}
-	if len(s) > MaxFieldBytes {
-		return "", malformed("field %s is %d bytes, over the limit of %d", name, len(s), MaxFieldBytes)
+	if limit > 0 && len(s) > limit {
+		return "", malformed("field %s is %d bytes, over the limit of %d", name, len(s), limit)
 	}
 	return s, nil
 }
 
-func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+// jsonSpace is the white space JSON allows around values (RFC 8259).
+const jsonSpace = " \t\n\r"
 
-func quote(s string) string { return fmt.Sprintf("%q", truncate(s, 40)) }
+func isNull(raw json.RawMessage) bool { return string(bytes.Trim(raw, jsonSpace)) == "null" }
 
+// quote quotes s for a reason, whole up to the id limit.
+func quote(s string) string { return fmt.Sprintf("%q", truncate(s, MaxFieldBytes+2)) }
+
+// truncate cuts s to at most n bytes on a rune boundary, so that a reason
+// stays valid UTF-8 in the dlq-reason header.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -59,6 +59,11 @@ func DecodeProcess(key, value []byte) (string, []state.Entry, error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("process record for order %q: history[%d].at: %w", w.OrderID, i, err)
 		}
+		// Records are written in UTC; a time whose UTC year leaves 0001-9999
+		// could not be written back.
+		if y := at.UTC().Year(); y < 1 || y > 9999 {
+			return "", nil, fmt.Errorf("process record for order %q: history[%d].at %q is outside years 0001-9999 in UTC", w.OrderID, i, e.At)
+		}
 		if e.ID == "" || e.Type == "" {
 			return "", nil, fmt.Errorf("process record for order %q: history[%d] needs an id and a type", w.OrderID, i)
 		}
