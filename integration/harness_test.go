@@ -359,6 +359,18 @@ func (s *suite) waitProcessed(within time.Duration, alive ...*service) {
 // readTopic reads a topic read_committed from the start to its stable end.
 func (s *suite) readTopic(topic string) []*kgo.Record {
 	s.t.Helper()
+	var out []*kgo.Record
+	for _, r := range s.readTopicAll(topic) {
+		if !r.Attrs.IsControl() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// readTopicAll is readTopic with the transaction markers kept.
+func (s *suite) readTopicAll(topic string) []*kgo.Record {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var ends map[int32]int64
@@ -401,9 +413,7 @@ func (s *suite) readTopic(topic string) []*kgo.Record {
 			if end, ok := ends[r.Partition]; ok && r.Offset+1 >= end {
 				delete(ends, r.Partition)
 			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
+			out = append(out, r)
 		})
 	}
 	return out

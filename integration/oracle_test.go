@@ -68,6 +68,7 @@ type oracleProcess struct {
 	caterer   map[string]string // menu -> "confirmed" | "declined"
 	confirmed bool
 	menu      string
+	applied   []string   // ids of the applied events, in order
 	events    []genEvent // for reports
 }
 
@@ -82,6 +83,7 @@ func (p *oracleProcess) apply(e genEvent) (matched bool) {
 		return false // duplicate, or terminal
 	}
 	p.seen[e.ID] = true
+	p.applied = append(p.applied, e.ID)
 	switch e.Type {
 	case customerConfirmed:
 		p.customer[e.Menu] = true

@@ -133,6 +133,15 @@ func (s *suite) verify(exp *expectation) {
 	}
 }
 
+// verifyAll is verify plus the changelog: every order's latest process
+// record is the fold of its applied events.
+func (s *suite) verifyAll(exp *expectation) {
+	s.t.Helper()
+	s.verify(exp)
+	latest, _ := s.latest()
+	s.verifyChangelog(exp, latest)
+}
+
 func header(r *kgo.Record, key string) string {
 	for _, h := range r.Headers {
 		if h.Key == key {
@@ -165,7 +174,7 @@ func TestGeneratedOrders(t *testing.T) {
 	svc := s.start("a")
 	s.publish(recs)
 	s.waitProcessed(5*time.Minute, svc)
-	s.verify(exp)
+	s.verifyAll(exp)
 	svc.stop(t)
 }
 
@@ -190,7 +199,7 @@ func TestRestartMidStream(t *testing.T) {
 			s.publish(recs[2*third:])
 			svc = s.start("a")
 			s.waitProcessed(5*time.Minute, svc)
-			s.verify(exp)
+			s.verifyAll(exp)
 
 			// Duplicates of everything after the restart issue nothing new;
 			// the malformed records among them are dead-lettered again.
@@ -200,7 +209,7 @@ func TestRestartMidStream(t *testing.T) {
 			}
 			exp.records *= 2
 			s.waitProcessed(5*time.Minute, svc)
-			s.verify(exp)
+			s.verifyAll(exp)
 			svc.stop(t)
 		})
 	}
@@ -247,7 +256,7 @@ func TestScaleOutAndIn(t *testing.T) {
 	c.kill() // crashes mid-stream
 	s.publish(recs[3*quarter:])
 	s.waitProcessed(5*time.Minute, a)
-	s.verify(exp)
+	s.verifyAll(exp)
 	a.stop(t)
 }
 
