@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/state"
@@ -52,6 +53,9 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives the service's logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Registerer, when set, receives the service's metrics and franz-go's
+	// client metrics (kprom).
+	Registerer prometheus.Registerer
 	// AbortEvery, a test-only switch: when > 0, every transaction is
 	// aborted with probability 1/AbortEvery instead of committed.
 	AbortEvery int

@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,11 +38,19 @@ type Processor struct {
 	clock   func() time.Time
 	stats   Stats
 
-	// Written by franz-go's group callbacks, read by the loop.
+	// Written by franz-go's group callbacks and by queries, read by the loop.
 	mu      sync.Mutex
 	changes []assignment
 	wakeFn  context.CancelFunc
 	woken   bool
+	running bool     // a session runs: queries are answered
+	queries []func() // run by the loop between transactions
+
+	// Read by other goroutines (health, queries, metrics).
+	client     atomic.Pointer[kgo.Client] // the session's client
+	restoring  atomic.Int64               // assigned partitions not restored yet
+	partitions atomic.Int32               // partitions of the events topic
+	metrics    *metrics
 
 	// Owned by the loop goroutine.
 	parts    map[int32]*partition
@@ -56,6 +65,8 @@ type partition struct {
 	epoch  uint64                    // which assignment this is
 	store  *state.Store[state.Order] // nil while restoring
 	cancel context.CancelFunc        // stops the restore
+	// The last fetch's high watermark and the next offset to process.
+	highWatermark, next int64
 }
 
 type assignment struct {
@@ -87,6 +98,12 @@ func New(cfg Config) (*Processor, error) {
 		p.clock = time.Now
 	}
 	p.random = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed))
+	p.metrics = newMetrics(p)
+	if cfg.Registerer != nil {
+		if err := p.metrics.register(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
 	return p, nil
 }
 
@@ -117,6 +134,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	p.partitions.Store(layout.Partitions)
 	p.log.Info("topics ready", "events", p.cfg.Topics.Events, "changelog", p.cfg.Topics.Changelog,
 		"commands", p.cfg.Topics.Commands, "dlq", p.cfg.Topics.DLQ, "partitions", layout.Partitions)
 
@@ -151,6 +169,9 @@ func (p *Processor) clientOpts() []kgo.Opt {
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.WithLogger(kgoLogger(p.log)),
 	}
+	if p.metrics.kafka != nil {
+		opts = append(opts, kgo.WithHooks(p.metrics.kafka))
+	}
 	return append(opts, p.cfg.ClientOpts...)
 }
 
@@ -159,8 +180,9 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 	p.parts = map[int32]*partition{}
 	p.restored = make(chan restoreDone, 64)
 	p.mu.Lock()
-	p.changes, p.woken = nil, false
+	p.changes, p.woken, p.running = nil, false, true
 	p.mu.Unlock()
+	defer p.endQueries()
 
 	opts := append(p.clientOpts(),
 		kgo.ConsumerGroup(p.cfg.Group),
@@ -183,8 +205,10 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 	if err != nil {
 		return fatalError{fmt.Errorf("kafka client: %w", err)}
 	}
+	p.client.Store(sess.Client())
 	sessCtx, cancel := context.WithCancel(ctx)
 	defer func() {
+		p.client.Store(nil)
 		cancel() // stop restores
 		p.shutdown(sess)
 	}()
@@ -209,6 +233,7 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		if err := p.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
 			return err
 		}
+		p.runQueries()
 		wait := max(0, min(p.cfg.TickInterval, p.cfg.TickInterval-p.clock().Sub(lastTick)))
 		fetches := p.poll(ctx, sess, wait)
 		if fetches.IsClientClosed() {
@@ -238,6 +263,14 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 
 		now := p.clock()
 		b := &batch{}
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if pt := p.parts[fp.Partition]; pt != nil && fp.Topic == p.cfg.Topics.Events {
+				pt.highWatermark = fp.HighWatermark
+				if n := len(fp.Records); n > 0 {
+					pt.next = fp.Records[n-1].Offset + 1
+				}
+			}
+		})
 		fetches.EachRecord(func(r *kgo.Record) { p.handle(b, r, now) })
 		if now.Sub(lastTick) >= p.cfg.TickInterval {
 			p.tick(b, now)
@@ -391,12 +424,20 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 				return fatalError{d.err}
 			}
 			part.store, part.cancel = d.res.store, nil
+			p.metrics.restored(d.part, d.res)
 			p.stats.Restored.Add(int64(d.res.store.Len()))
 			p.stats.RestoreRecords.Add(d.res.records)
 			p.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
 				"changelog_records", d.res.records, "took", d.res.took.Round(time.Millisecond))
 			cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {d.part}})
 		default:
+			var n int64
+			for _, part := range p.parts {
+				if part.store == nil {
+					n++
+				}
+			}
+			p.restoring.Store(n)
 			return nil
 		}
 	}
@@ -421,6 +462,8 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 	// gets its own deadline, and is aborted if the signal came first.
 	tctx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
 	defer cancel()
+	began := time.Now()
+	defer func() { p.metrics.txnDuration.Observe(time.Since(began).Seconds()) }()
 	if err := sess.Begin(); err != nil {
 		p.rollback()
 		return classify(fmt.Errorf("begin transaction: %w", err))
@@ -475,6 +518,7 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 		// session is rebuilt and state restored from what the changelog
 		// really holds, and replayed events are then duplicates.
 		p.rollback()
+		p.stats.TxnUnknown.Add(1)
 		return classify(fmt.Errorf("end transaction (outcome unknown): %w", err))
 	}
 	if !committed {

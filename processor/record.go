@@ -40,11 +40,11 @@ func (p *Processor) handle(b *batch, r *kgo.Record, now time.Time) {
 	ev, err := topics.DecodeEvent(r.Key, r.Value)
 	if err != nil {
 		var m *topics.MalformedError
-		reason := err.Error()
+		reason, kind := err.Error(), "malformed"
 		if errors.As(err, &m) {
-			reason = m.Reason
+			reason, kind = m.Reason, m.Kind
 		}
-		p.deadLetter(b, r, reason)
+		p.deadLetter(b, r, kind, reason)
 		return
 	}
 	proc := part.store.Get(ev.OrderID)
@@ -66,7 +66,7 @@ func (p *Processor) handle(b *batch, r *kgo.Record, now time.Time) {
 		b.stats.other++
 	case state.RejectedHistoryFull:
 		b.stats.full++
-		p.deadLetter(b, r, ReasonHistoryFull)
+		p.deadLetter(b, r, "history_full", ReasonHistoryFull)
 	}
 }
 
@@ -94,7 +94,7 @@ func (p *Processor) decided(b *batch, orderID string, decisions []state.Entry, c
 
 // deadLetter writes r to the DLQ as it came (key, value and headers) plus
 // the reason and its coordinates.
-func (p *Processor) deadLetter(b *batch, r *kgo.Record, reason string) {
+func (p *Processor) deadLetter(b *batch, r *kgo.Record, kind, reason string) {
 	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
 	headers = append(headers, r.Headers...)
 	headers = append(headers,
@@ -105,6 +105,10 @@ func (p *Processor) deadLetter(b *batch, r *kgo.Record, reason string) {
 	)
 	b.out = append(b.out, &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers})
 	b.stats.dlq++
+	if b.stats.dlqByKind == nil {
+		b.stats.dlqByKind = map[string]int64{}
+	}
+	b.stats.dlqByKind[kind]++
 	p.log.Warn("record dead-lettered", "reason", reason, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "key", string(r.Key))
 }
 

@@ -1,6 +1,10 @@
 package processor
 
-import "sync/atomic"
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+)
 
 // Stats are the processor's counters since it started. Counts of records
 // (applied, skipped, dead-lettered) and of commands move only when the
@@ -17,15 +21,27 @@ type Stats struct {
 	Forgotten        atomic.Int64 // terminal processes tombstoned after retention
 	TxnCommitted     atomic.Int64
 	TxnAborted       atomic.Int64
+	TxnUnknown       atomic.Int64 // End failed: outcome unknown, session rebuilt
 	Restored         atomic.Int64 // processes loaded from the changelog
 	RestoreRecords   atomic.Int64 // changelog records read while restoring
 	SessionRestarts  atomic.Int64 // client sessions rebuilt after an error
+
+	mu        sync.Mutex
+	dlqByKind map[string]int64 // DeadLettered by topics.Malformed* kind or "history_full"
+}
+
+// DeadLetteredByKind returns DeadLettered split by reason kind.
+func (s *Stats) DeadLetteredByKind() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.dlqByKind)
 }
 
 // batchStats counts one transaction's outcomes; they are added to Stats
 // only when it commits.
 type batchStats struct {
 	applied, dup, terminal, other, dlq, full, commands, expired, forgotten int64
+	dlqByKind                                                              map[string]int64
 }
 
 func (s *Stats) add(b *batchStats) {
@@ -38,4 +54,14 @@ func (s *Stats) add(b *batchStats) {
 	s.CommandsIssued.Add(b.commands)
 	s.Expired.Add(b.expired)
 	s.Forgotten.Add(b.forgotten)
+	if len(b.dlqByKind) > 0 {
+		s.mu.Lock()
+		if s.dlqByKind == nil {
+			s.dlqByKind = map[string]int64{}
+		}
+		for k, n := range b.dlqByKind {
+			s.dlqByKind[k] += n
+		}
+		s.mu.Unlock()
+	}
 }

@@ -22,15 +22,28 @@ type Event struct {
 }
 
 // MalformedError says why a record is not a well-formed event. Reason is
-// short and written for a person; it becomes the dlq-reason header.
+// short and written for a person; it becomes the dlq-reason header. Kind
+// is one of the Malformed* constants, a bounded label for metrics.
 type MalformedError struct {
+	Kind   string
 	Reason string
 }
 
+// The kinds of malformed records.
+const (
+	MalformedEmptyKey    = "empty_key"
+	MalformedNotObject   = "not_json_object"
+	MalformedMissing     = "missing_field"
+	MalformedEmpty       = "empty_field"
+	MalformedWrongType   = "wrong_type"
+	MalformedOverLimit   = "over_limit"
+	MalformedKeyMismatch = "key_mismatch"
+)
+
 func (e *MalformedError) Error() string { return "malformed event: " + e.Reason }
 
-func malformed(format string, args ...any) error {
-	return &MalformedError{Reason: fmt.Sprintf(format, args...)}
+func malformed(kind, format string, args ...any) error {
+	return &MalformedError{Kind: kind, Reason: fmt.Sprintf(format, args...)}
 }
 
 // DecodeEvent decodes and validates an event record. It returns a
@@ -42,15 +55,15 @@ func malformed(format string, args ...any) error {
 func DecodeEvent(key, value []byte) (Event, error) {
 	var ev Event
 	if len(key) == 0 {
-		return ev, malformed("record key is empty; it must be the order id")
+		return ev, malformed(MalformedEmptyKey, "record key is empty; it must be the order id")
 	}
 	trimmed := bytes.TrimLeft(value, jsonSpace)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return ev, malformed("value is not a JSON object")
+		return ev, malformed(MalformedNotObject, "value is not a JSON object")
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
-		return ev, malformed("value is not a JSON object: %v", err)
+		return ev, malformed(MalformedNotObject, "value is not a JSON object: %v", err)
 	}
 	var err error
 	if ev.ID, err = stringField(fields, "id", true, MaxFieldBytes); err != nil {
@@ -66,7 +79,7 @@ func DecodeEvent(key, value []byte) (Event, error) {
 		return ev, err
 	}
 	if ev.OrderID != string(key) {
-		return ev, malformed("order_id %s differs from record key %s", quote(ev.OrderID), quote(string(key)))
+		return ev, malformed(MalformedKeyMismatch, "order_id %s differs from record key %s", quote(ev.OrderID), quote(string(key)))
 	}
 	// occurred_at and data are informational: carried, never interpreted,
 	// so a value of another shape does not make the record malformed.
@@ -96,19 +109,19 @@ func stringField(fields map[string]json.RawMessage, name string, required bool, 
 	raw, ok := fields[name]
 	if !ok || isNull(raw) {
 		if required {
-			return "", malformed("required field %s is missing", name)
+			return "", malformed(MalformedMissing, "required field %s is missing", name)
 		}
 		return "", nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", malformed("field %s must be a string, got %s", name, truncate(string(raw), 40))
+		return "", malformed(MalformedWrongType, "field %s must be a string, got %s", name, truncate(string(raw), 40))
 	}
 	if required && s == "" {
-		return "", malformed("required field %s is empty", name)
+		return "", malformed(MalformedEmpty, "required field %s is empty", name)
 	}
 	if limit > 0 && len(s) > limit {
-		return "", malformed("field %s is %d bytes, over the limit of %d", name, len(s), limit)
+		return "", malformed(MalformedOverLimit, "field %s is %d bytes, over the limit of %d", name, len(s), limit)
 	}
 	return s, nil
 }
