@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/internal/cli"
 	"github.com/catering-match/catering-match/internal/embedded"
@@ -91,7 +92,19 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--replication-factor %d: use -1 (broker default) or a positive number", *rf)
 	}
 	c.Spec.Partitions, c.Spec.ReplicationFactor = int32(*partitions), int16(*rf)
+	if err := o.conn.Validate(); err != nil {
+		return nil, err
+	}
+	probe := *c // validated here, before anything starts; the brokers come later
+	probe.Brokers = []string{"127.0.0.1:9092"}
+	if err := probe.Validate(); err != nil {
+		return nil, err
+	}
 	if o.conn.Brokers == "" {
+		m, _ := o.conn.Mechanism()
+		if o.conn.TLSEnabled() || m != cli.MechanismNone {
+			return nil, errors.New("TLS and SASL flags need --brokers: the embedded broker is plaintext without authentication")
+		}
 		if o.embeddedPort < 1 || o.embeddedPort > 65535 {
 			return nil, fmt.Errorf("--embedded-port %d: use 1-65535, below 32768 recommended", o.embeddedPort)
 		}
@@ -140,6 +153,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "catering-match: %v\n", err)
 		return 2
+	}
+	if o.conn.TLSInsecureSkipVerify {
+		log.Warn("TLS certificate verification is OFF (--tls-insecure-skip-verify): for testing only")
+	}
+	// Fail fast, with the fix, on a wrong address, password or certificate.
+	if err := o.conn.Check(ctx, append([]kgo.Opt{kgo.SeedBrokers(o.cfg.Brokers...)}, o.cfg.ClientOpts...)); err != nil {
+		if ctx.Err() != nil {
+			return 0
+		}
+		log.Error("cannot connect to Kafka", "conn", o.conn.Describe(), "err", err)
+		return 1
 	}
 	if o.cfg.AbortEvery > 0 {
 		log.Warn("TESTING ONLY: transactions are aborted at random", "abort_every", o.cfg.AbortEvery)

@@ -54,6 +54,7 @@ Run 'catering <command> -h' for a command's flags.`,
 			newPublish(stdin, stdout, stderr),
 			newTail(stdout, stderr),
 			newState(stdout, stderr),
+			newVerify(stdout, stderr),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {
@@ -283,7 +284,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 func (c *connFlags) client(stderr io.Writer, opts ...kgo.Opt) (*kgo.Client, error) {
 	base, err := c.conn.Opts()
 	if err != nil {
-		return nil, &usageError{msg: fmt.Sprintf("--brokers %q: %v", c.conn.Brokers, err)}
+		return nil, &usageError{msg: err.Error()}
 	}
 	log, err := cli.NewLogger(stderr, c.logLevel, "text")
 	if err != nil {
