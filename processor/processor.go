@@ -154,7 +154,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		p.stats.SessionRestarts.Add(1)
 		p.log.Error("session failed; rebuilding the client and restoring state from the changelog",
-			"err", err, "retry_in", backoff)
+			"err", err, "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
 			return nil
@@ -193,6 +193,11 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.ProducerLinger(0), // KAFKA-NOTES: the default linger adds ~11 ms to every transaction
+		// A fetch in flight while a partition is paused for its restore
+		// does not see it resumed; a short long-poll bounds that delay
+		// (franz-go's default of 5 s showed as 5 s of latency after every
+		// assignment).
+		kgo.FetchMaxWait(250*time.Millisecond),
 		kgo.RecordPartitioner(newPartitioner(p.cfg.Topics.Changelog)),
 		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
@@ -428,7 +433,7 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 			p.stats.Restored.Add(int64(d.res.store.Len()))
 			p.stats.RestoreRecords.Add(d.res.records)
 			p.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
-				"changelog_records", d.res.records, "took", d.res.took.Round(time.Millisecond))
+				"changelog_records", d.res.records, "took", d.res.took.Round(time.Millisecond).String())
 			cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {d.part}})
 		default:
 			var n int64

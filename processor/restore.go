@@ -132,7 +132,7 @@ func (r *restorer) bounds(ctx context.Context, p int32) (from, target int64, err
 		if time.Since(lastLog) > 5*time.Second {
 			lastLog = time.Now()
 			r.log.Info("restore waits for an open transaction on the changelog to end",
-				"partition", p, "stable_offset", l.Offset, "end_offset", high0, "waiting", time.Since(waitingSince).Round(time.Second))
+				"partition", p, "stable_offset", l.Offset, "end_offset", high0, "waiting", time.Since(waitingSince).Round(time.Second).String())
 		}
 		select {
 		case <-ctx.Done():

@@ -174,13 +174,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log.Info("starting", "brokers", o.cfg.Brokers, "group", o.cfg.Group, "instance_id", o.cfg.InstanceID,
-		"match_timeout", o.cfg.Limits.Timeout, "retention", o.cfg.Limits.Retention, "max_history", o.cfg.Limits.MaxHistory)
+		"match_timeout", o.cfg.Limits.Timeout.String(), "retention", o.cfg.Limits.Retention.String(), "max_history", o.cfg.Limits.MaxHistory)
 	start := time.Now()
 	if err := p.Run(ctx); err != nil {
 		log.Error("stopped on an error", "err", err)
 		return 1
 	}
-	log.Info("stopped", "uptime", time.Since(start).Round(time.Second))
+	log.Info("stopped", "uptime", time.Since(start).Round(time.Second).String())
 	return 0
 }
 
