@@ -66,7 +66,7 @@ Run 'catering <command> -h' for a command's flags.`,
 			fmt.Fprint(stderr, usage(root))
 			return &usageError{msg: "no command", shown: true}
 		}
-		return &usageError{cmd: "catering", msg: fmt.Sprintf("unknown command %q: use publish, tail or state", args[0])}
+		return &usageError{cmd: "catering", msg: fmt.Sprintf("unknown command %q: use publish, tail, state, verify or bench", args[0])}
 	}
 	return root
 }

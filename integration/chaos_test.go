@@ -1,0 +1,223 @@
+package integration
+
+import (
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The chaos suite (RELIABILITY.md item 2): hard faults while events flow.
+// Every run ends with the oracle's check and with `catering verify`, the
+// operators' auditor, passing on the same topics.
+
+// publishPaced publishes recs in batches with a pause between them, in the
+// background, so that faults land while events flow. The channel closes
+// when everything is published.
+func (s *suite) publishPaced(recs []input, batch int, pause time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(recs); i += batch {
+			s.publishOrReport(recs[i:min(i+batch, len(recs))])
+			time.Sleep(pause)
+		}
+	}()
+	return done
+}
+
+// publishOrReport is publish for a background goroutine: it reports with
+// t.Error, never t.Fatal.
+func (s *suite) publishOrReport(recs []input) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.t.Errorf("publish: %v", r)
+		}
+	}()
+	s.publish(recs)
+}
+
+// auditor runs `catering verify` on the suite's topics and requires it to
+// pass.
+func (s *suite) auditor() {
+	s.t.Helper()
+	out, err := runClient(s.t, "verify", "--events-topic", s.events, "--commands-topic", s.cmds,
+		"--dlq-topic", s.dlq, "--group", s.group)
+	require.NoError(s.t, err, "catering verify:\n%s", out)
+	require.Contains(s.t, out, "OK")
+	s.t.Logf("catering verify:\n%s", out)
+}
+
+// TestChaosKill9: kill -9 one of two instances three times, each after at
+// least another 20% of the input was committed, and restart it.
+func TestChaosKill9(t *testing.T) {
+	s := newSuite(t, 6)
+	recs, exp := workload(seed(t), scale(t)*2, "k")
+	a, b := s.start("a"), s.start("b")
+	published := s.publishPaced(recs, 50, 30*time.Millisecond)
+	for i := 1; i <= 3; i++ {
+		waitProgress(t, s, int64(len(recs)*i/5))
+		victim := map[int]*service{0: a, 1: b}[rand.IntN(2)]
+		victim.kill()
+		t.Logf("killed %s (kill -9) after %d%% of the input", victim.name, 20*i)
+		restarted := s.start(victim.name)
+		if victim == a {
+			a = restarted
+		} else {
+			b = restarted
+		}
+	}
+	<-published
+	s.waitProcessed(5*time.Minute, a, b)
+	s.verifyAll(exp)
+	s.auditor()
+	a.stop(t)
+	b.stop(t)
+}
+
+// TestChaosZombie: SIGSTOP an instance past its session timeout while the
+// other takes over its partitions, then SIGCONT it. Whatever it had in
+// flight must be fenced: never visible read_committed.
+func TestChaosZombie(t *testing.T) {
+	s := newSuite(t, 6)
+	recs, exp := workload(seed(t), scale(t)*2, "z")
+	a, b := s.start("a"), s.start("b")
+	published := s.publishPaced(recs, 50, 30*time.Millisecond)
+	waitProgress(t, s, int64(len(recs)/4))
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGSTOP))
+	t.Log("SIGSTOP b")
+	time.Sleep(9 * time.Second) // past the 6 s session timeout: a takes over
+	waitProgress(t, s, int64(len(recs)/2))
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGCONT))
+	t.Log("SIGCONT b: it is a zombie until it notices")
+	<-published
+	s.waitProcessed(5*time.Minute, a, b)
+	s.verifyAll(exp)
+	s.auditor()
+	a.stop(t)
+	b.stop(t)
+}
+
+// TestChaosScale: 1 → 3 → 1 instances under load.
+func TestChaosScale(t *testing.T) {
+	s := newSuite(t, 6)
+	recs, exp := workload(seed(t), scale(t)*2, "x")
+	a := s.start("a")
+	published := s.publishPaced(recs, 50, 30*time.Millisecond)
+	waitProgress(t, s, int64(len(recs)/5))
+	b, c := s.start("b"), s.start("c")
+	waitProgress(t, s, int64(len(recs)*2/5))
+	b.stop(t)
+	c.kill()
+	<-published
+	s.waitProcessed(5*time.Minute, a)
+	s.verifyAll(exp)
+	s.auditor()
+	a.stop(t)
+}
+
+// TestChaosRandomAborts: a third of the transactions abort (a test-only
+// switch); the output and every process record still equal the fold of
+// the committed inputs.
+func TestChaosRandomAborts(t *testing.T) {
+	s := newSuite(t, 6)
+	s.extra = []string{"--test-abort-every", "3"}
+	recs, exp := workload(seed(t), scale(t), "q")
+	a, b := s.start("a"), s.start("b")
+	published := s.publishPaced(recs, 50, 20*time.Millisecond)
+	<-published
+	s.waitProcessed(5*time.Minute, a, b)
+	aborted := strings.Count(a.out.String()+b.out.String(), "test-only random abort")
+	require.Positive(t, aborted, "no transaction was aborted")
+	t.Logf("%d transactions aborted at random", aborted)
+	s.verifyAll(exp)
+	s.auditor()
+	a.stop(t)
+	b.stop(t)
+}
+
+// TestChaosBrokerRestart: on the real broker, restart it mid-stream, once
+// cleanly (SIGTERM) and once with kill -9.
+func TestChaosBrokerRestart(t *testing.T) {
+	s := newSuite(t, 6)
+	if env.kind != "real" || env.script == "" {
+		t.Skip("needs the real broker of integration/kafka/kafka.sh (make test-kafka)")
+	}
+	recs, exp := workload(seed(t), scale(t)*2, "b")
+	a := s.start("a")
+	published := s.publishPaced(recs, 50, 30*time.Millisecond)
+	for i, cmd := range []string{"restart", "restart-hard"} {
+		waitProgress(t, s, int64(len(recs)*(i+1)/4))
+		out, err := exec.Command("bash", env.script, cmd).CombinedOutput()
+		require.NoError(t, err, "kafka.sh %s: %s", cmd, out)
+		t.Logf("broker %s done", cmd)
+	}
+	<-published
+	s.waitProcessed(5*time.Minute, a)
+	s.verifyAll(exp)
+	s.auditor()
+	a.stop(t)
+}
+
+// TestRestoreEdgeCases: after a run, every changelog partition ends with a
+// transaction marker; a new instance with nothing but Kafka restores them
+// completely (no local state exists to wipe), tombstoned processes stay
+// forgotten, and resent events are duplicates.
+func TestRestoreEdgeCases(t *testing.T) {
+	s := newSuite(t, 3)
+	s.extra = []string{"--retention", "2s", "--tick-interval", "200ms"}
+	recs, exp := workload(seed(t), scale(t)/2, "w")
+	a := s.start("a")
+	s.publish(recs)
+	s.waitProcessed(5*time.Minute, a)
+	// Matched orders are tombstoned after 2 s.
+	require.Eventually(t, func() bool {
+		l, _ := s.latest()
+		for order := range exp.commands {
+			if v, ok := l[order]; !ok || v != nil {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 200*time.Millisecond, "matched orders not tombstoned")
+	a.stop(t)
+
+	all := s.readTopicAll(s.log)
+	last := map[int32]bool{}
+	for _, r := range all {
+		last[r.Partition] = r.Attrs.IsControl()
+	}
+	for p, marker := range last {
+		require.True(t, marker, "changelog partition %d does not end with a transaction marker", p)
+	}
+	latest, _ := s.latest()
+	live := 0
+	for _, v := range latest {
+		if v != nil {
+			live++
+		}
+	}
+
+	b := s.start("b")
+	b.waitLog(t, `"msg":"partition restored"`, time.Minute)
+	s.waitProcessed(time.Minute, b)
+	require.Eventually(t, func() bool { return restoredProcesses(b.out.String()) == live }, time.Minute, 100*time.Millisecond,
+		"restored %d processes, want the %d live ones", restoredProcesses(b.out.String()), live)
+
+	// Resent events of pending orders are duplicates: no command, no change.
+	var pendingOnly []input
+	for _, in := range recs {
+		if _, matched := exp.commands[string(in.key)]; !matched && !in.malformed {
+			pendingOnly = append(pendingOnly, in)
+		}
+	}
+	s.publish(pendingOnly)
+	s.waitProcessed(time.Minute, b)
+	cmds := s.readTopic(s.cmds)
+	require.Len(t, cmds, len(exp.commands))
+	b.stop(t)
+}
