@@ -191,7 +191,7 @@ func (s *suite) serviceArgs(instance string) []string {
 		"--events-topic", s.events, "--commands-topic", s.cmds, "--changelog-topic", s.log, "--dlq-topic", s.dlq,
 		"--partitions", fmt.Sprint(s.parts), "--replication-factor", "1",
 		"--session-timeout", "6s", "--transaction-timeout", "10s", "--tick-interval", "500ms",
-		"--log-format", "json",
+		"--log-format", "json", "--http-addr=",
 	}
 	return append(args, s.extra...)
 }

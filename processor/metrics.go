@@ -61,7 +61,7 @@ func newMetrics(p *Processor) *metrics {
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
-	m.kafka = kprom.NewMetrics(namespace+"_kafka", kprom.Registerer(reg), kprom.WithClientLabel())
+	m.kafka = kprom.NewMetrics(namespace+"_kafka", kprom.Registerer(reg))
 	if err := reg.Register(m.txnDuration); err != nil {
 		return err
 	}

@@ -169,9 +169,6 @@ func (p *Processor) clientOpts() []kgo.Opt {
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.WithLogger(kgoLogger(p.log)),
 	}
-	if p.metrics.kafka != nil {
-		opts = append(opts, kgo.WithHooks(p.metrics.kafka))
-	}
 	return append(opts, p.cfg.ClientOpts...)
 }
 
@@ -205,6 +202,11 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 	)
 	if p.cfg.StaticMembership {
 		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
+	}
+	if p.metrics.kafka != nil {
+		// Client metrics are the session client's: kprom registers one set
+		// per client and drops it when the client closes.
+		opts = append(opts, kgo.WithHooks(p.metrics.kafka))
 	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {

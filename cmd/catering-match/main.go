@@ -12,6 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
@@ -19,10 +22,13 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/internal/cli"
 	"github.com/catering-match/catering-match/internal/embedded"
+	"github.com/catering-match/catering-match/internal/ops"
 	"github.com/catering-match/catering-match/processor"
 )
 
@@ -39,6 +45,7 @@ type options struct {
 	cfg          processor.Config
 	embeddedPort int
 	dataDir      string
+	httpAddr     string
 	logLevel     string
 	logFormat    string
 }
@@ -68,6 +75,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "group session timeout: how long a crashed instance keeps its partitions")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "broker-side timeout of an open transaction")
 	fs.IntVar(&c.RestoreConcurrency, "restore-concurrency", c.RestoreConcurrency, "partitions restored from the changelog at once")
+	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "address of the operations endpoints (/, /metrics, /healthz, /readyz, /orders); empty disables them")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.AbortEvery, "test-abort-every", 0, "TESTING ONLY: abort about one transaction in N instead of committing it")
@@ -168,10 +176,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if o.cfg.AbortEvery > 0 {
 		log.Warn("TESTING ONLY: transactions are aborted at random", "abort_every", o.cfg.AbortEvery)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o.cfg.Registerer = reg
 	p, err := processor.New(o.cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "catering-match: %v\n", err)
 		return 2
+	}
+	if o.httpAddr != "" {
+		stopHTTP, err := serveOps(o.httpAddr, ops.Handler(p, reg, log), log)
+		if err != nil {
+			log.Error("cannot serve the operations endpoints", "addr", o.httpAddr, "err", err)
+			return 1
+		}
+		defer stopHTTP()
 	}
 	log.Info("starting", "brokers", o.cfg.Brokers, "group", o.cfg.Group, "instance_id", o.cfg.InstanceID,
 		"match_timeout", o.cfg.Limits.Timeout.String(), "retention", o.cfg.Limits.Retention.String(), "max_history", o.cfg.Limits.MaxHistory)
@@ -182,6 +201,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped", "uptime", time.Since(start).Round(time.Second).String())
 	return 0
+}
+
+// serveOps serves the operations endpoints until the returned stop is called.
+func serveOps(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w (choose another --http-addr, or empty to disable)", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("operations endpoints stopped", "err", err)
+		}
+	}()
+	log.Info("operations endpoints", "url", "http://"+ln.Addr().String()+"/", "metrics", "/metrics", "health", "/healthz /readyz")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
 
 var notID = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -1,0 +1,318 @@
+// Package ops owns the service's operations HTTP surface: liveness and
+// readiness probes, Prometheus metrics, order queries as JSON, and a live
+// operations page that lists pending, confirmed and expired orders.
+package ops
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/catering-match/catering-match/processor"
+	"github.com/catering-match/catering-match/topics"
+)
+
+// Source answers the queries the handler serves; *processor.Processor is one.
+type Source interface {
+	// Ready reports whether the instance has joined its group and restored
+	// its partitions.
+	Ready() bool
+	// Order returns one order's process; ok is false when it has none.
+	Order(ctx context.Context, id string) (processor.ProcessView, bool, error)
+	// Orders lists processes, oldest first.
+	Orders(ctx context.Context, f processor.Filter) ([]processor.ProcessView, error)
+}
+
+// The limits of GET /orders.
+const (
+	queryTimeout = 30 * time.Second
+	defaultLimit = 1000
+	maxLimit     = 10000
+)
+
+var statuses = []string{"pending", "confirmed", "expired"}
+
+//go:embed page.html
+var page []byte
+
+// pageCSP allows the page's own inline script and style (by hash, so that
+// nothing else inline runs) and requests to this server only.
+var pageCSP = func() string {
+	hashes := func(tag string) string {
+		re := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`)
+		var out []string
+		for _, m := range re.FindAllSubmatch(page, -1) {
+			sum := sha256.Sum256(m[1])
+			out = append(out, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+		}
+		return strings.Join(out, " ")
+	}
+	return "default-src 'none'; script-src " + hashes("script") + "; style-src " + hashes("style") +
+		"; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}()
+
+// Handler serves the operations endpoints:
+//
+//	GET /healthz       200 "ok" while the process runs
+//	GET /readyz        200 "ready" once joined and restored, else 503
+//	GET /metrics       Prometheus metrics from gatherer
+//	GET /orders/{id}   one order's process as JSON
+//	GET /orders        processes as JSON: ?status=&older_than=&limit=
+//	GET /              the operations page
+//
+// gatherer is usually the registry given to processor.Config.Registerer.
+// Requests are logged at debug level; failures at warn, once. The caller's
+// http.Server sets the connection timeouts (ReadHeaderTimeout at least).
+func Handler(src Source, gatherer prometheus.Gatherer, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handler{src: src, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		text(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{log},
+		ErrorHandling: promhttp.ContinueOnError, // serve what could be gathered
+	}))
+	mux.HandleFunc("GET /orders/{id}", h.order)
+	mux.HandleFunc("GET /orders", h.orders)
+	mux.HandleFunc("GET /{$}", servePage)
+	return accessLog(mux, log)
+}
+
+type handler struct {
+	src Source
+	log *slog.Logger
+}
+
+func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	if h.src.Ready() {
+		text(w, http.StatusOK, "ready")
+		return
+	}
+	text(w, http.StatusServiceUnavailable, "not ready: joining the group or restoring partitions")
+}
+
+func (h *handler) order(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if len(id) > topics.MaxFieldBytes {
+		// No event with such an order id is ever accepted; spare the
+		// changelog read.
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("order id is %d bytes; order ids have at most %d", len(id), topics.MaxFieldBytes))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	defer cancel()
+	v, ok, err := h.src.Order(ctx, id)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("query order %q: %w", id, err), "order_id", id)
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("order %s has no process (never seen, or forgotten after retention)", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// orderList is the body of GET /orders.
+type orderList struct {
+	Orders []processor.ProcessView `json:"orders"`
+	Count  int                     `json:"count"`
+}
+
+func (h *handler) orders(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	defer cancel()
+	vs, err := h.src.Orders(ctx, f)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("list orders: %w", err))
+		return
+	}
+	if vs == nil {
+		vs = []processor.ProcessView{} // "orders": [], never null
+	}
+	writeJSON(w, http.StatusOK, orderList{Orders: vs, Count: len(vs)})
+}
+
+// parseFilter reads ?status=&older_than=&limit=, rejecting unknown
+// parameters so that a typo does not silently list everything.
+func parseFilter(r *http.Request) (processor.Filter, error) {
+	f := processor.Filter{Limit: defaultLimit}
+	q := r.URL.Query()
+	for name := range q {
+		switch name {
+		case "status", "older_than", "limit":
+		default:
+			return f, fmt.Errorf("unknown parameter %q: use status, older_than and limit", name)
+		}
+	}
+	if s := q.Get("status"); s != "" {
+		if !slices.Contains(statuses, s) {
+			return f, fmt.Errorf("status %q: use %s, or leave it out for all", s, strings.Join(statuses, ", "))
+		}
+		f.Status = s
+	}
+	if s := q.Get("older_than"); s != "" {
+		d, err := parseAge(s)
+		if err != nil {
+			return f, fmt.Errorf("older_than %q: use a non-negative duration such as 90s, 30m, 24h or 7d", s)
+		}
+		f.OlderThan = d
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			return f, fmt.Errorf("limit %q: use a whole number from 1 to %d (default %d)", s, maxLimit, defaultLimit)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+var days = regexp.MustCompile(`^(\d+)d(.*)$`)
+
+// parseAge parses a Go duration, optionally led by whole days: "7d",
+// "1d12h", "36h".
+func parseAge(s string) (time.Duration, error) {
+	var d time.Duration
+	if m := days.FindStringSubmatch(s); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 100*365 {
+			return 0, errors.New("too many days")
+		}
+		d, s = time.Duration(n)*24*time.Hour, m[2]
+		if s == "" {
+			return d, nil
+		}
+	}
+	rest, err := time.ParseDuration(s)
+	if err != nil || rest < 0 {
+		return 0, errors.New("not a non-negative duration")
+	}
+	return d + rest, nil
+}
+
+// fail answers a query that failed: 503 while the processor is not running
+// a session (it logs why itself), 500 otherwise, logged here once.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error, attrs ...any) {
+	switch {
+	case errors.Is(err, processor.ErrNotRunning):
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, "processor is not running (starting, or rebuilding its session after an error); retry shortly")
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		h.log.Warn("ops query failed", append([]any{"path", r.URL.Path, "err", err}, attrs...)...)
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func servePage(w http.ResponseWriter, _ *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Security-Policy", pageCSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(page)
+}
+
+func text(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
+}
+
+// errorBody is the body of every JSON error answer.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only plain structs are written: cannot happen
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// accessLog logs every request at debug level.
+func accessLog(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.RequestURI()),
+			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
+			slog.Duration("took", time.Since(start)), slog.String("remote", r.RemoteAddr))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wroteHeader = true
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// promLogger routes promhttp's gathering errors to the logger.
+type promLogger struct{ log *slog.Logger }
+
+func (p promLogger) Println(v ...any) {
+	p.log.Warn("metrics gathering failed", "err", strings.TrimSpace(fmt.Sprintln(v...)))
+}
