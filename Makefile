@@ -3,7 +3,7 @@ GO ?= go
 KAFKA := bash integration/kafka/kafka.sh
 KAFKA_BROKERS ?= 127.0.0.1:19092
 
-.PHONY: help run build test test-kafka kafka-up kafka-down lint fmt up down clean
+.PHONY: help run build test test-kafka kafka-up kafka-down bench bench-peer lint fmt up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,11 @@ kafka-up: ## fetch (once) and start Apache Kafka 4.1.1 on 127.0.0.1:19092, no Do
 
 kafka-down: ## stop the broker started by kafka-up
 	$(KAFKA) down
+
+bench: ## EOS throughput, latency, restore and memory, as ratios to limits measured in the same run
+	$(GO) run ./cmd/catering bench
+bench-peer: ## catering-match vs a Kafka Streams peer on the real broker (BENCH_ORDERS=20000; see bench/peer.sh)
+	bash bench/peer.sh
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "run: gofmt -w ."; exit 1; }
