@@ -66,7 +66,10 @@ func (p *Processor) Ready() bool {
 	if _, gen := cl.GroupMetadata(); gen < 0 {
 		return false
 	}
-	return p.restoring.Load() == 0
+	p.mu.Lock()
+	pending := len(p.changes) // an assignment the loop has not started restoring yet
+	p.mu.Unlock()
+	return pending == 0 && p.restoring.Load() == 0
 }
 
 // MenuView is what each side said about one menu.
