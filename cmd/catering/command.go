@@ -55,6 +55,7 @@ Run 'catering <command> -h' for a command's flags.`,
 			newTail(stdout, stderr),
 			newState(stdout, stderr),
 			newVerify(stdout, stderr),
+			newBench(stdout, stderr),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/catering-match/catering-match/internal/bench"
+	"github.com/catering-match/catering-match/internal/cli"
+)
+
+type benchCmd struct {
+	conn             cli.Conn
+	logLevel         string
+	orders           int
+	partitions       int
+	maxPollRecords   int
+	latencyRate      float64
+	latencyDuration  time.Duration
+	restoreProcesses int
+	memoryProcesses  int
+	seed             uint64
+	cpuProfileDir    string
+	json             bool
+	strict           bool
+	timeout          time.Duration
+
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func newBench(stdout io.Writer, stderr *trackingWriter) *ffcli.Command {
+	c := &benchCmd{stdout: stdout, stderr: stderr}
+	d := bench.DefaultOptions()
+	fs := flag.NewFlagSet("catering bench", flag.ContinueOnError)
+	c.conn.Register(fs, "", "Kafka seed `brokers`, host:port[,host:port]; empty: an embedded broker (kfake) started for the run on a free port")
+	fs.StringVar(&c.logLevel, "log-level", "error", "`level` of the processor's and Kafka clients' logs on stderr: debug, info, warn or error")
+	fs.IntVar(&c.orders, "orders", d.Orders, "`orders` published up front for the throughput phase (about 2.3 events each)")
+	fs.IntVar(&c.partitions, "partitions", int(d.Partitions), "`partitions` of the topics the run creates")
+	fs.IntVar(&c.maxPollRecords, "max-poll-records", d.MaxPollRecords, "max `records` per poll (and transaction), for the processor and the copy loop")
+	fs.Float64Var(&c.latencyRate, "latency-rate", 0, "produce `rate` of the latency phase in events/s (0: half the measured EOS throughput)")
+	fs.DurationVar(&c.latencyDuration, "latency-duration", d.LatencyDuration, "how long the latency phase produces")
+	fs.IntVar(&c.restoreProcesses, "restore-processes", 0, "least `processes` in the changelog when it is restored, topped up with pending ones (0: 10 x --orders); 1000000 checks the 2 GiB heap target")
+	fs.IntVar(&c.memoryProcesses, "memory-processes", 0, "pending `processes` built for the heap-per-process figure (0: 10 x --orders)")
+	fs.Uint64Var(&c.seed, "seed", 0, "workload `seed` (0: random; the run prints it)")
+	fs.StringVar(&c.cpuProfileDir, "cpuprofile-dir", "", "write one CPU profile per phase into `dir` (go tool pprof DIR/eos-throughput.pprof)")
+	fs.BoolVar(&c.json, "json", false, "print the results as one JSON object")
+	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a checked target is not met")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this `duration`")
+	return leaf{
+		name:       "bench",
+		shortUsage: "catering bench [--orders N] [--brokers HOST:PORT] [--json] [flags]",
+		shortHelp:  "measure throughput, latency, restore and memory against the broker's own limits",
+		longHelp: `Runs the service's processing loop in-process (processor.New + Run) on an
+embedded broker started for the run (or on --brokers, in topics of its own,
+deleted afterwards) and measures, each beside a baseline taken in the same
+run on the same broker and partitions:
+  - throughput with exactly-once: --orders orders' events (most match, some
+    duplicates, declines and orders that never match) published up front,
+    timed from Run until the processor's Stats account for every record;
+    baseline: a transactional copy loop (GroupTransactSession, one output
+    per input, offsets in the transaction, linger 0, same max poll records);
+  - latency from an event's produce to its ConfirmOrder being visible
+    read_committed, p50/p99/max, at --latency-rate; baseline: the copy
+    loop's produce-to-visible latency at the same rate;
+  - restore: processor.LoadPartition on all changelog partitions at once;
+    baseline: a plain read_committed read of the changelog to its end;
+  - heap per live pending process with two events (after GC).
+Targets: throughput >= 0.5 x copy loop; p99 <= commit interval + 50 ms;
+restore >= 0.5 x raw read; heap <= 2 KiB per process (and < 2 GiB for a
+million restored processes, with --restore-processes 1000000).
+
+A progress bar per phase goes to stderr, the results to stdout.
+Exit status: 0 when the run completed (with --strict: and every checked
+target was met), 1 otherwise, 2 on a usage error.`,
+		fs:   fs,
+		exec: c.exec,
+	}.command(stderr)
+}
+
+func (c *benchCmd) exec(ctx context.Context, args []string) error {
+	switch {
+	case len(args) > 0:
+		return usagef("unexpected arguments %q: bench takes only flags", args)
+	case c.orders < 1:
+		return usagef("--orders %d must be at least 1", c.orders)
+	case c.partitions < 1 || c.partitions > 10000:
+		return usagef("--partitions %d must be between 1 and 10000", c.partitions)
+	case c.maxPollRecords < 1:
+		return usagef("--max-poll-records %d must be at least 1", c.maxPollRecords)
+	case c.latencyRate < 0:
+		return usagef("--latency-rate %v must not be negative (0: half the measured throughput)", c.latencyRate)
+	case c.latencyDuration <= 0:
+		return usagef("--latency-duration %v must be positive, e.g. 5s", c.latencyDuration)
+	case c.restoreProcesses < 0:
+		return usagef("--restore-processes %d must not be negative (0: 10 x --orders)", c.restoreProcesses)
+	case c.memoryProcesses < 0:
+		return usagef("--memory-processes %d must not be negative (0: 10 x --orders)", c.memoryProcesses)
+	case c.timeout <= 0:
+		return usagef("--timeout %v must be positive, e.g. 10m", c.timeout)
+	}
+	log, err := cli.NewLogger(c.stderr, c.logLevel, "text")
+	if err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	o := bench.Options{
+		Orders: c.orders, Partitions: int32(c.partitions), MaxPollRecords: c.maxPollRecords,
+		LatencyRate: c.latencyRate, LatencyDuration: c.latencyDuration,
+		RestoreProcesses: c.restoreProcesses, MemoryProcesses: c.memoryProcesses,
+		Seed: c.seed, CPUProfileDir: c.cpuProfileDir, Logger: log,
+	}
+	if strings.TrimSpace(c.conn.Brokers) != "" {
+		seeds, err := c.conn.Seeds()
+		if err != nil {
+			return usagef("--brokers %q: %v", c.conn.Brokers, err)
+		}
+		sec, err := c.conn.SecurityOpts()
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if err := c.conn.Check(ctx, append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, sec...)); err != nil {
+			return err
+		}
+		o.Brokers, o.ClientOpts = seeds, sec
+	} else if err := c.conn.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+
+	res, err := bench.Run(ctx, o, c.stderr)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		err = res.WriteJSON(c.stdout)
+	} else {
+		err = res.WriteText(c.stdout)
+	}
+	if err != nil {
+		return fmt.Errorf("write stdout: %w", err)
+	}
+	if c.strict && !res.AllMet() {
+		var missed []string
+		for _, t := range res.Targets {
+			if t.Checked && !t.Met {
+				missed = append(missed, t.Name)
+			}
+		}
+		return fmt.Errorf("targets not met: %s", strings.Join(missed, ", "))
+	}
+	return nil
+}
