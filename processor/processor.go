@@ -64,6 +64,7 @@ type partition struct {
 	id     int32
 	epoch  uint64                    // which assignment this is
 	store  *state.Store[state.Order] // nil while restoring
+	due    *dueQueue                 // when each process next needs the clock
 	cancel context.CancelFunc        // stops the restore
 	// The last fetch's high watermark and the next offset to process.
 	highWatermark, next int64
@@ -430,7 +431,7 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 				}
 				return fatalError{d.err}
 			}
-			part.store, part.cancel = d.res.store, nil
+			part.store, part.due, part.cancel = d.res.store, d.res.due, nil
 			p.metrics.restored(d.part, d.res)
 			p.stats.Restored.Add(int64(d.res.store.Len()))
 			p.stats.RestoreRecords.Add(d.res.records)
@@ -539,6 +540,7 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 	}
 	for _, part := range p.parts {
 		if part.store != nil {
+			p.schedule(part)
 			part.store.Commit()
 		}
 	}
@@ -551,6 +553,23 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 		p.log.Info("process expired without a match", "order_id", e)
 	}
 	return nil
+}
+
+// schedule queues the staged processes whose next due time changed: new
+// ones, and ones that just became terminal.
+func (p *Processor) schedule(part *partition) {
+	for key, proc := range part.store.Staged() {
+		if proc == nil {
+			continue
+		}
+		old := part.store.Committed(key)
+		if old != nil && p.manager.Terminal(old) == p.manager.Terminal(proc) {
+			continue
+		}
+		if at, ok := nextDue(p.manager, p.cfg.Limits.Retention, proc); ok {
+			part.due.add(at, key)
+		}
+	}
 }
 
 func (p *Processor) rollback() {

@@ -114,15 +114,16 @@ func (p *Processor) deadLetter(b *batch, r *kgo.Record, kind, reason string) {
 
 // tick applies the clock to every restored partition: processes past their
 // deadline expire, terminal processes past their retention are tombstoned.
+// Only the due ones are visited (see dueQueue).
 func (p *Processor) tick(b *batch, now time.Time) {
 	for _, part := range p.parts {
 		if part.store == nil {
 			continue
 		}
-		for key := range part.store.All() {
+		part.due.popDue(now, func(key string) {
 			cur := part.store.Get(key)
 			if cur == nil {
-				continue // deleted in this batch
+				return // forgotten, or deleted in this batch
 			}
 			if adv := p.manager.Advance(cur, now); adv != nil {
 				part.store.Put(adv.Process)
@@ -131,7 +132,9 @@ func (p *Processor) tick(b *batch, now time.Time) {
 				part.store.Delete(key)
 				b.stats.forgotten++
 			}
-		}
+			// Otherwise the entry was stale: the process changed, and its
+			// current due time is queued already.
+		})
 	}
 }
 

@@ -31,18 +31,21 @@ type restorer struct {
 	adm     *kadm.Client
 	topic   string
 	manager *state.Manager[state.Order]
-	log     *slog.Logger
-	decomp  kgo.Decompressor
+	// retention is the manager's, for the due queue.
+	retention time.Duration
+	log       *slog.Logger
+	decomp    kgo.Decompressor
 }
 
 type restoreResult struct {
 	store   *state.Store[state.Order]
+	due     *dueQueue
 	records int64
 	took    time.Duration
 }
 
 func newRestorer(cl *kgo.Client, topic string, m *state.Manager[state.Order], log *slog.Logger) *restorer {
-	return &restorer{cl: cl, adm: kadm.NewClient(cl), topic: topic, manager: m, log: log, decomp: kgo.DefaultDecompressor()}
+	return &restorer{cl: cl, adm: kadm.NewClient(cl), topic: topic, manager: m, retention: m.Limits().Retention, log: log, decomp: kgo.DefaultDecompressor()}
 }
 
 // restore reads changelog partition p from its start to its stable end.
@@ -85,6 +88,7 @@ func (r *restorer) restore(ctx context.Context, p int32) (restoreResult, error) 
 		}
 		offset = max(offset, next)
 	}
+	res.due = queueFor(r.manager, r.retention, store)
 	res.took = time.Since(start)
 	return res, nil
 }

@@ -241,6 +241,9 @@ func (m *Manager[S]) Advance(p *Process[S], now time.Time) *Outcome[S] {
 	return &Outcome[S]{Process: m.append(p, d), Decisions: []Entry{d}}
 }
 
+// Terminal reports whether p has decided (confirmed or expired).
+func (m *Manager[S]) Terminal(p *Process[S]) bool { return m.def.Terminal(p.State) }
+
 // Deadline is when p expires if still not terminal; ok is false for a
 // terminal or empty process.
 func (m *Manager[S]) Deadline(p *Process[S]) (time.Time, bool) {

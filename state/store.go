@@ -30,6 +30,9 @@ func (s *Store[S]) Get(key string) *Process[S] {
 	return s.committed[key]
 }
 
+// Committed returns the committed process for key, ignoring staged changes.
+func (s *Store[S]) Committed(key string) *Process[S] { return s.committed[key] }
+
 // Put stages p as the process for its key.
 func (s *Store[S]) Put(p *Process[S]) { s.staged[p.Key] = p }
 
