@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -52,7 +53,22 @@ func malformed(kind, format string, args ...any) error {
 // not a string, a field over its limit, an empty key, or an order_id that
 // differs from the key. Field names match exactly (JSON is case-sensitive
 // here, unlike encoding/json's default); unknown fields are ignored.
+//
+// It is on the hot path: a hand-written scanner (decodeEventFast) handles the
+// common case without encoding/json's reflection, and everything outside that
+// case falls back to decodeEventSlow, the reference implementation. Both
+// return the same Event and the same error for every input
+// (FuzzDecodeEventFastEqualsSlow).
 func DecodeEvent(key, value []byte) (Event, error) {
+	if ev, err, ok := decodeEventFast(key, value); ok {
+		return ev, err
+	}
+	return decodeEventSlow(key, value)
+}
+
+// decodeEventSlow is the reference implementation of DecodeEvent, built on
+// encoding/json. decodeEventFast must agree with it on every input.
+func decodeEventSlow(key, value []byte) (Event, error) {
 	var ev Event
 	if len(key) == 0 {
 		return ev, malformed(MalformedEmptyKey, "record key is empty; it must be the order id")
@@ -144,4 +160,256 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// The fields decodeEventFast looks at, in the order of fastFieldNames.
+const (
+	fastID = iota
+	fastType
+	fastOrderID
+	fastMenuID
+	fastOccurredAt
+	fastData
+	fastFields
+)
+
+// The kinds of a field's value that decodeEventFast tells apart.
+const (
+	fastAbsent = iota // the key does not occur
+	fastString        // a string without escapes, all bytes 0x20..0x7e
+	fastNull          // the literal null
+	fastOther         // anything else: number, true, false, object, array, other string
+)
+
+// fastField is where one field's value lies in the record value: value[start:end]
+// is the raw JSON of the value (for fastString, without the quotes).
+type fastField struct {
+	kind       int
+	start, end int
+}
+
+// fastFieldIndex maps a key, as it appears between its quotes, to its field;
+// -1 for a key decodeEventFast ignores.
+func fastFieldIndex(name []byte) int {
+	switch string(name) { // no allocation: the compiler compares in place
+	case "id":
+		return fastID
+	case "type":
+		return fastType
+	case "order_id":
+		return fastOrderID
+	case "menu_id":
+		return fastMenuID
+	case "occurred_at":
+		return fastOccurredAt
+	case "data":
+		return fastData
+	}
+	return -1
+}
+
+// decodeEventFast is DecodeEvent's fast path. ok is false when the input is
+// outside the common case it handles, and the caller must use
+// decodeEventSlow; when ok is true, ev and err are exactly what
+// decodeEventSlow returns. It handles a valid JSON object whose keys hold no
+// escape, where each field of interest occurs at most once, and id, type,
+// order_id, menu_id and occurred_at, when strings, are plain printable ASCII
+// without escapes (or null; occurred_at and data may be anything). It falls
+// back for an empty key, a value that is not a valid JSON object, an escape in
+// any key, a duplicate field of interest, a non-string non-null id, type,
+// order_id or menu_id, and an escape or a byte outside 0x20..0x7e in one of
+// the five strings.
+func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
+	if len(key) == 0 || !json.Valid(value) {
+		return ev, nil, false
+	}
+	// From here on the value is one syntactically valid JSON value, with
+	// only JSON white space around it; the scanner relies on it.
+	i := skipJSONSpace(value, 0)
+	if value[i] != '{' {
+		return ev, nil, false
+	}
+	var f [fastFields]fastField
+	i = skipJSONSpace(value, i+1)
+	if value[i] == '"' {
+		for {
+			// Key; value[i] is its opening quote.
+			ks := i + 1
+			i = ks
+			for value[i] != '"' {
+				if value[i] == '\\' {
+					return ev, nil, false
+				}
+				i++
+			}
+			idx := fastFieldIndex(value[ks:i])
+			i = skipJSONSpace(value, i+1) // at ':'
+			i = skipJSONSpace(value, i+1) // at the value
+			vs := i
+			var simple bool
+			i, simple = skipJSONValue(value, i)
+			if idx >= 0 {
+				if f[idx].kind != fastAbsent {
+					return ev, nil, false // the slow path keeps the last one
+				}
+				switch {
+				case value[vs] == '"' && simple:
+					f[idx] = fastField{kind: fastString, start: vs + 1, end: i - 1}
+				case value[vs] == 'n':
+					f[idx] = fastField{kind: fastNull}
+				case idx == fastData || (idx == fastOccurredAt && value[vs] != '"'):
+					f[idx] = fastField{kind: fastOther, start: vs, end: i}
+				default:
+					// A string with an escape or non-ASCII, or a required
+					// string of another type: leave it to the reference.
+					return ev, nil, false
+				}
+			}
+			i = skipJSONSpace(value, i)
+			if value[i] != ',' {
+				break // '}'
+			}
+			i = skipJSONSpace(value, i+1)
+		}
+	}
+
+	// One allocation for all the returned strings.
+	n := 0
+	for k := fastID; k <= fastOccurredAt; k++ {
+		if f[k].kind == fastString {
+			n += f[k].end - f[k].start
+		}
+	}
+	var all string
+	if n > 0 {
+		var b strings.Builder
+		b.Grow(n)
+		for k := fastID; k <= fastOccurredAt; k++ {
+			if f[k].kind == fastString {
+				b.Write(value[f[k].start:f[k].end])
+			}
+		}
+		all = b.String()
+	}
+	var strs [fastOccurredAt + 1]string
+	off := 0
+	for k := fastID; k <= fastOccurredAt; k++ {
+		if f[k].kind == fastString {
+			l := f[k].end - f[k].start
+			strs[k] = all[off : off+l]
+			off += l
+		}
+	}
+
+	// The same checks, in the same order, as decodeEventSlow.
+	if ev.ID, err = fastStringField(f[fastID].kind, strs[fastID], "id", true, MaxFieldBytes); err != nil {
+		return ev, err, true
+	}
+	if ev.Type, err = fastStringField(f[fastType].kind, strs[fastType], "type", true, 0); err != nil {
+		return ev, err, true
+	}
+	if ev.OrderID, err = fastStringField(f[fastOrderID].kind, strs[fastOrderID], "order_id", true, MaxFieldBytes); err != nil {
+		return ev, err, true
+	}
+	if ev.MenuID, err = fastStringField(f[fastMenuID].kind, strs[fastMenuID], "menu_id", false, MaxFieldBytes); err != nil {
+		return ev, err, true
+	}
+	if ev.OrderID != string(key) {
+		return ev, malformed(MalformedKeyMismatch, "order_id %s differs from record key %s", quote(ev.OrderID), quote(string(key))), true
+	}
+	ev.OccurredAt = strs[fastOccurredAt] // "" unless a string
+	if d := f[fastData]; d.kind == fastString || d.kind == fastOther {
+		if d.kind == fastString {
+			d.start, d.end = d.start-1, d.end+1 // with the quotes
+		}
+		// A copy, as encoding/json's RawMessage makes one.
+		ev.Data = append(json.RawMessage(nil), value[d.start:d.end]...)
+	}
+	return ev, nil, true
+}
+
+// fastStringField is stringField for decodeEventFast: kind is fastAbsent,
+// fastNull or fastString (with s the string).
+func fastStringField(kind int, s, name string, required bool, limit int) (string, error) {
+	if kind != fastString {
+		if required {
+			return "", malformed(MalformedMissing, "required field %s is missing", name)
+		}
+		return "", nil
+	}
+	if required && s == "" {
+		return "", malformed(MalformedEmpty, "required field %s is empty", name)
+	}
+	if limit > 0 && len(s) > limit {
+		return "", malformed(MalformedOverLimit, "field %s is %d bytes, over the limit of %d", name, len(s), limit)
+	}
+	return s, nil
+}
+
+// skipJSONSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipJSONValue returns the index just past the valid JSON value starting at
+// b[i] (no white space before it). simple reports, for a string, that it
+// holds no escape and only bytes 0x20..0x7e.
+func skipJSONValue(b []byte, i int) (end int, simple bool) {
+	switch c := b[i]; {
+	case c == '"':
+		return skipJSONString(b, i)
+	case c == '{' || c == '[':
+		depth := 0
+		for {
+			switch b[i] {
+			case '"':
+				i, _ = skipJSONString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, false
+				}
+			}
+			i++
+		}
+	default: // number, true, false, null
+		for i < len(b) {
+			switch c := b[i]; {
+			case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c == '-', c == '+', c == '.', c == 'E':
+				i++
+			default:
+				return i, false
+			}
+		}
+		return i, false
+	}
+}
+
+// skipJSONString returns the index just past the valid JSON string whose
+// opening quote is b[i]; simple as for skipJSONValue.
+func skipJSONString(b []byte, i int) (end int, simple bool) {
+	simple = true
+	for i++; ; i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, simple
+		case c == '\\':
+			simple = false
+			i++ // the escaped byte; \uXXXX's hex digits are plain bytes
+		case c < 0x20 || c > 0x7e:
+			simple = false
+		}
+	}
 }
