@@ -1,9 +1,14 @@
 package topics
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/catering-match/catering-match/state"
 )
@@ -12,6 +17,10 @@ import (
 // reads. A record with a higher version was written by a newer release.
 const RecordSchema = 1
 
+// wireRecord and wireEntry define the process record's JSON. EncodeProcess
+// writes exactly what json.Marshal(wireRecord) would, by hand; DecodeProcess
+// reads exactly that shape by hand and leaves everything else to
+// json.Unmarshal (decodeProcessSlow).
 type wireRecord struct {
 	Schema  int         `json:"schema"`
 	OrderID string      `json:"order_id"`
@@ -25,20 +34,125 @@ type wireEntry struct {
 	At     string `json:"at"`
 }
 
+// The fixed parts of the record, in the order EncodeProcess writes them.
+const (
+	recOpen    = `{"schema":`
+	recOrderID = `,"order_id":`
+	recHistory = `,"history":[`
+	recClose   = `]}`
+	entID      = `{"id":`
+	entType    = `,"type":`
+	entMenuID  = `,"menu_id":`
+	entAt      = `,"at":"`
+	entClose   = `"}`
+	// maxAtLen is the length of a UTC time formatted with RFC3339Nano in
+	// years 0000-9999 (longer ones only cost a reallocation).
+	maxAtLen = len("2006-01-02T15:04:05.999999999Z")
+)
+
 // EncodeProcess returns the changelog value for a process: its own event
-// stream, never a snapshot of derived fields.
+// stream, never a snapshot of derived fields. The bytes are identical to
+// json.Marshal of the wireRecord (see record_fast_test.go).
 func EncodeProcess(orderID string, history []state.Entry) []byte {
-	w := wireRecord{Schema: RecordSchema, OrderID: orderID, History: make([]wireEntry, len(history))}
-	for i, e := range history {
-		w.History[i] = wireEntry{ID: e.ID, Type: e.Type, MenuID: e.MenuID, At: e.At.UTC().Format(time.RFC3339Nano)}
+	n := len(recOpen) + 1 + len(recOrderID) + len(orderID) + 2 + len(recHistory) + len(recClose)
+	for i := range history {
+		e := &history[i]
+		n += len(entID) + len(entType) + len(entMenuID) + len(entAt) + len(entClose) + 1 + 6 +
+			len(e.ID) + len(e.Type) + len(e.MenuID) + maxAtLen
 	}
-	b, _ := json.Marshal(w) // only strings and ints: cannot fail
-	return b
+	b := make([]byte, 0, n)
+	b = append(b, recOpen...)
+	b = strconv.AppendInt(b, RecordSchema, 10)
+	b = append(b, recOrderID...)
+	b = appendJSONString(b, orderID)
+	b = append(b, recHistory...)
+	for i := range history {
+		e := &history[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, entID...)
+		b = appendJSONString(b, e.ID)
+		b = append(b, entType...)
+		b = appendJSONString(b, e.Type)
+		b = append(b, entMenuID...)
+		b = appendJSONString(b, e.MenuID)
+		b = append(b, entAt...)
+		// RFC3339Nano in UTC writes only digits, '-', ':', 'T', '.' and 'Z':
+		// nothing json.Marshal would escape.
+		b = e.At.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, entClose...)
+	}
+	return append(b, recClose...)
 }
+
+// appendJSONString appends s as json.Marshal encodes it: as is when it is
+// plain ASCII (see plainASCII), else by json.Marshal itself (escapes,
+// U+2028/U+2029, invalid UTF-8 replaced by U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	if !plainASCII(s) {
+		q, _ := json.Marshal(s) // a string cannot fail
+		return append(b, q...)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+// plainASCII reports whether json.Marshal writes s as is between quotes:
+// only ASCII from 0x20 to 0x7f other than '"', '\\' and the HTML characters
+// <, >, & that encoding/json escapes by default. It checks eight bytes at a
+// time: each term below has the high bit of a byte set when that byte is
+// (below) the constant, exactly so wherever it matters (a borrow only spreads
+// up from a byte that is itself a hit).
+func plainASCII(s string) bool {
+	var bad uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		bad |= w | swarBelow(w, 0x20) | swarEq(w, '"') | swarEq(w, '\\') |
+			swarEq(w, '<') | swarEq(w, '>') | swarEq(w, '&')
+	}
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= 0x80, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return bad&swarHighs == 0
+}
+
+// swarBelow sets the high bit of the bytes of w below c (c <= 0x80), and
+// possibly of bytes above one that is.
+func swarBelow(w uint64, c byte) uint64 { return (w - uint64(c)*swarOnes) &^ w }
+
+// swarEq sets the high bit of the bytes of w equal to c, and possibly of
+// bytes above one that is.
+func swarEq(w uint64, c byte) uint64 { return swarBelow(w^uint64(c)*swarOnes, 1) }
 
 // DecodeProcess decodes a changelog value into the order id and history.
 // key is the record key; it must equal the record's order_id.
+//
+// Records written by EncodeProcess are read by a dedicated scanner
+// (decodeProcessFast); any other value, and every error, goes through
+// decodeProcessSlow, the json.Unmarshal reference, so results and error
+// messages are the same whichever path reads a value.
 func DecodeProcess(key, value []byte) (string, []state.Entry, error) {
+	if orderID, h, ok := decodeProcessFast(key, value); ok {
+		return orderID, h, nil
+	}
+	return decodeProcessSlow(key, value)
+}
+
+// decodeProcessSlow is the reference decoder: json.Unmarshal, then the
+// record's validation.
+func decodeProcessSlow(key, value []byte) (string, []state.Entry, error) {
 	var w wireRecord
 	if err := json.Unmarshal(value, &w); err != nil {
 		return "", nil, fmt.Errorf("process record is not valid JSON: %w", err)
@@ -70,4 +184,248 @@ func DecodeProcess(key, value []byte) (string, []state.Entry, error) {
 		h[i] = state.Entry{ID: e.ID, Type: e.Type, MenuID: e.MenuID, At: at}
 	}
 	return w.OrderID, h, nil
+}
+
+// decodeProcessFast reads exactly the shape EncodeProcess writes: schema 1,
+// the keys in that order, no whitespace, strings without escapes or control
+// characters and in valid UTF-8, `at` as YYYY-MM-DDTHH:MM:SS[.f…]Z in years
+// 0001-9999, non-empty id and type, order_id equal to key. ok is false on any
+// deviation; the caller then decodes with decodeProcessSlow. On such input
+// json.Unmarshal yields the very same strings (verbatim) and time.Parse the
+// same times (time.Date in UTC), so the result is decodeProcessSlow's.
+//
+// It makes two passes: the first checks the structure, counts the entries
+// and sizes the strings; the second parses the times and copies every string
+// into one allocation (which only holds the order id, ids, menu ids and the
+// types other than the process's own, so the restored state keeps no more
+// memory than with one allocation per string).
+func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
+	var n, size int
+	orderID, ok := walkProcess(value, true, func(_ int, id, typ, menu, _ []byte) bool {
+		if len(id) == 0 || len(typ) == 0 {
+			return false
+		}
+		n++
+		size += len(id) + len(menu)
+		if _, known := knownType(typ); !known {
+			size += len(typ)
+		}
+		return true
+	})
+	if !ok || n == 0 || string(orderID) != string(key) {
+		return "", nil, false
+	}
+
+	var arena strings.Builder
+	arena.Grow(len(orderID) + size)
+	str := func(b []byte) string {
+		start := arena.Len()
+		arena.Write(b)
+		// The builder never changes bytes it has written, so the
+		// substring stays valid whatever it writes next.
+		return arena.String()[start:]
+	}
+	oid := str(orderID)
+	h := make([]state.Entry, n)
+	_, ok = walkProcess(value, false, func(i int, id, typ, menu, at []byte) bool {
+		if i >= n {
+			return false
+		}
+		t, ok := parseAtFast(at)
+		if !ok {
+			return false
+		}
+		e := &h[i]
+		e.ID = str(id)
+		if s, known := knownType(typ); known {
+			e.Type = s
+		} else {
+			e.Type = str(typ)
+		}
+		e.MenuID = str(menu)
+		e.At = t
+		return true
+	})
+	if !ok {
+		return "", nil, false
+	}
+	return oid, h, true
+}
+
+// knownType returns the constant for the process's own event types, so that
+// decoding does not allocate a copy of each.
+func knownType(b []byte) (string, bool) {
+	switch string(b) {
+	case state.CustomerConfirmedMenu:
+		return state.CustomerConfirmedMenu, true
+	case state.CatererConfirmedMenu:
+		return state.CatererConfirmedMenu, true
+	case state.CatererDeclinedMenu:
+		return state.CatererDeclinedMenu, true
+	case state.ConfirmOrderIssued:
+		return state.ConfirmOrderIssued, true
+	case state.MatchExpired:
+		return state.MatchExpired, true
+	}
+	return "", false
+}
+
+// walkProcess checks that value has exactly EncodeProcess's shape, calling
+// entry for each history entry with the raw string contents (without quotes).
+// It returns the raw order_id; ok is false when the shape differs or entry
+// returns false. With check unset it does not check the strings' contents
+// (a second pass over a value already walked with check set).
+func walkProcess(value []byte, check bool, entry func(i int, id, typ, menu, at []byte) bool) (orderID []byte, ok bool) {
+	s := fastScanner{v: value}
+	if !s.lit(recOpen) || !s.lit("1") || !s.lit(recOrderID) {
+		return nil, false
+	}
+	if orderID, ok = s.str(check); !ok || !s.lit(recHistory) {
+		return nil, false
+	}
+	for i := 0; ; i++ {
+		if !s.lit(entID) {
+			return nil, false
+		}
+		id, ok1 := s.str(check)
+		ok2 := s.lit(entType)
+		typ, ok3 := s.str(check)
+		ok4 := s.lit(entMenuID)
+		menu, ok5 := s.str(check)
+		// entAt ends with the opening quote of the time and entClose
+		// starts with its closing quote.
+		ok6 := s.lit(entAt[:len(entAt)-1])
+		at, ok7 := s.str(check)
+		if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && s.lit(entClose[1:])) {
+			return nil, false
+		}
+		if !entry(i, id, typ, menu, at) {
+			return nil, false
+		}
+		if s.lit(",") {
+			continue
+		}
+		if !s.lit(recClose) || s.p != len(s.v) {
+			return nil, false
+		}
+		return orderID, true
+	}
+}
+
+type fastScanner struct {
+	v []byte
+	p int
+}
+
+// lit consumes l if the input continues with it.
+func (s *fastScanner) lit(l string) bool {
+	if len(s.v)-s.p < len(l) || string(s.v[s.p:s.p+len(l)]) != l {
+		return false
+	}
+	s.p += len(l)
+	return true
+}
+
+// str consumes a JSON string. When check is set it must be one that
+// json.Unmarshal returns verbatim (see plainJSONString); otherwise the caller
+// has already checked it. It returns the contents without the quotes.
+func (s *fastScanner) str(check bool) ([]byte, bool) {
+	if s.p >= len(s.v) || s.v[s.p] != '"' {
+		return nil, false
+	}
+	start := s.p + 1
+	n := bytes.IndexByte(s.v[start:], '"')
+	if n < 0 {
+		return nil, false
+	}
+	b := s.v[start : start+n]
+	if check && !plainJSONString(b) {
+		return nil, false
+	}
+	s.p = start + n + 1
+	return b, true
+}
+
+// plainJSONString reports whether b, the contents of a JSON string, has no
+// backslash, no control character (which JSON forbids) and is valid UTF-8:
+// then json.Unmarshal returns b as is. It checks eight bytes at a time.
+func plainJSONString(b []byte) bool {
+	var bad, high uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		high |= w
+		bad |= swarBelow(w, 0x20) | swarEq(w, '\\')
+	}
+	for ; i < len(b); i++ {
+		c := b[i]
+		high |= uint64(c)
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	if bad&swarHighs != 0 {
+		return false
+	}
+	return high&swarHighs == 0 || utf8.Valid(b)
+}
+
+// parseAtFast parses YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS.fZ with 1
+// to 9 fraction digits, in years 0001-9999, as time.Parse(time.RFC3339Nano)
+// does. ok is false for anything else, valid or not.
+func parseAtFast(b []byte) (time.Time, bool) {
+	if len(b) < len("2006-01-02T15:04:05Z") || len(b) > maxAtLen || b[len(b)-1] != 'Z' ||
+		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	year := digits(b[0:4])
+	month := digits(b[5:7])
+	day := digits(b[8:10])
+	hour := digits(b[11:13])
+	minute := digits(b[14:16])
+	sec := digits(b[17:19])
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if frac := b[19 : len(b)-1]; len(frac) > 0 {
+		if len(frac) < 2 || frac[0] != '.' {
+			return time.Time{}, false
+		}
+		f := digits(frac[1:])
+		if f < 0 {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			f *= 10
+		}
+		nsec = f
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// digits returns the decimal value of b, or -1 if b holds a non-digit.
+func digits(b []byte) int {
+	x := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		x = x*10 + int(c-'0')
+	}
+	return x
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
