@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/catering-match/catering-match/state"
 )
@@ -19,7 +18,6 @@ const namespace = "catering_match"
 // cost nothing between scrapes.
 type metrics struct {
 	p           *Processor
-	kafka       *kprom.Metrics // franz-go client metrics, when registered
 	txnDuration prometheus.Histogram
 
 	mu      sync.Mutex
@@ -61,7 +59,6 @@ func newMetrics(p *Processor) *metrics {
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
-	m.kafka = kprom.NewMetrics(namespace+"_kafka", kprom.Registerer(reg))
 	if err := reg.Register(m.txnDuration); err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
@@ -204,10 +205,12 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 	if p.cfg.StaticMembership {
 		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
 	}
-	if p.metrics.kafka != nil {
-		// Client metrics are the session client's: kprom registers one set
-		// per client and drops it when the client closes.
-		opts = append(opts, kgo.WithHooks(p.metrics.kafka))
+	if p.cfg.Registerer != nil {
+		// Client metrics are the session client's: a kprom set of its own
+		// per session (kprom registers on the client's start and unregisters
+		// on its close; sharing one set across sessions races with the
+		// closed client's last hooks).
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics(namespace+"_kafka", kprom.Registerer(p.cfg.Registerer))))
 	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
