@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -292,6 +293,12 @@ func (c *connFlags) client(stderr io.Writer, opts ...kgo.Opt) (*kgo.Client, erro
 		return nil, &usageError{msg: fmt.Sprintf("--log-level: %v", err)}
 	}
 	base = append(base, kgo.WithLogger(kslog.New(log.With("component", "kgo"))))
+	// Fail fast, with the fix, on a wrong address, password or certificate.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.conn.Check(ctx, base); err != nil {
+		return nil, err
+	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)

@@ -7,7 +7,8 @@
 #                 | tool <main-class> [args...] | logs [n]
 #
 #   up            fetch jars if needed, format a FRESH run dir, start, wait until ready,
-#                 print the version line and KAFKA_BROKERS=127.0.0.1:<port>.
+#                 print the version line, KAFKA_BROKERS=127.0.0.1:<port> and
+#                 KAFKA_SASL_BROKERS=127.0.0.1:<sasl port> # SCRAM user catering (eval-able).
 #                 Exit 0 without changes if the broker of this run dir already runs.
 #   down          SIGTERM, wait up to KAFKA_STOP_TIMEOUT (30 s), then SIGKILL. Idempotent.
 #   restart       SIGTERM stop, then start again on the same data (no re-format), wait ready.
@@ -24,6 +25,10 @@
 #   KAFKA_RUN_DIR         run dir: config, data, logs, pid (default /tmp/catering-kafka)
 #   KAFKA_PORT            PLAINTEXT listener port (default 19092)
 #   KAFKA_CONTROLLER_PORT controller listener port (default 19093)
+#   KAFKA_SASL_PORT       SASL_PLAINTEXT listener port (default 19094): SCRAM-SHA-256 and
+#                         SCRAM-SHA-512, user "catering", password "catering-secret" (created
+#                         at format time). PLAINTEXT stays the unauthenticated inter-broker
+#                         listener; there is no authorizer, so the user may do anything.
 #   KAFKA_READY_TIMEOUT   seconds to wait for readiness (default 120)
 #   KAFKA_STOP_TIMEOUT    seconds to wait after SIGTERM before SIGKILL (default 30)
 #   KAFKA_HEAP_OPTS       default "-Xms512m -Xmx1g"
@@ -39,6 +44,10 @@ LIB_DIR=${HOME_DIR}/lib
 RUN_DIR=${KAFKA_RUN_DIR:-/tmp/catering-kafka}
 PORT=${KAFKA_PORT:-19092}
 CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
+SASL_PORT=${KAFKA_SASL_PORT:-19094}
+# The SCRAM user created at format time (test credentials, loopback only).
+SASL_USER=catering
+SASL_PASSWORD=catering-secret
 READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-120}
 STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}
@@ -139,6 +148,18 @@ configured_controller_port() {
     sed -n 's#^listeners=.*CONTROLLER://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$PROPS" 2>/dev/null | head -1
 }
 
+# Empty for a run dir formatted before the SASL listener existed.
+configured_sasl_port() {
+    sed -n 's#^listeners=.*SASL_PLAINTEXT://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$PROPS" 2>/dev/null | head -1
+}
+
+# Print the SASL brokers line when the run dir has a SASL listener.
+print_sasl_brokers() {
+    local sport
+    sport=$(configured_sasl_port)
+    [[ -z "$sport" ]] || echo "KAFKA_SASL_BROKERS=127.0.0.1:${sport} # SCRAM user ${SASL_USER}"
+}
+
 check_port_value() {
     [[ "$2" =~ ^[0-9]+$ ]] && (( $2 >= 1024 && $2 < 32768 )) \
         || die "$1=$2: use a port in 1024..32767 (ports >= 32768 collide with ephemeral client ports)"
@@ -152,12 +173,18 @@ write_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:${CONTROLLER_PORT}
-listeners=PLAINTEXT://127.0.0.1:${PORT},CONTROLLER://127.0.0.1:${CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://127.0.0.1:${PORT},CONTROLLER://127.0.0.1:${CONTROLLER_PORT}
+listeners=PLAINTEXT://127.0.0.1:${PORT},CONTROLLER://127.0.0.1:${CONTROLLER_PORT},SASL_PLAINTEXT://127.0.0.1:${SASL_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:${PORT},CONTROLLER://127.0.0.1:${CONTROLLER_PORT},SASL_PLAINTEXT://127.0.0.1:${SASL_PORT}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 log.dirs=${DATA_DIR}
+
+# SASL_PLAINTEXT listener for clients: SCRAM only (users come from the metadata log,
+# created by StorageTool format --add-scram). No authorizer: authenticated = allowed.
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 
 # Single node: every internal topic has one replica.
 offsets.topic.replication.factor=1
@@ -189,7 +216,10 @@ format_storage() {
     [[ -n "$id" ]] || die "StorageTool random-uuid printed nothing"
     echo "$id" >"${RUN_DIR}/cluster.id"
     log "formatting KRaft storage in ${DATA_DIR} (cluster id ${id})"
-    run_tool kafka.tools.StorageTool format --standalone -t "$id" -c "$PROPS" >>"${RUN_DIR}/format.out" 2>&1 \
+    run_tool kafka.tools.StorageTool format --standalone -t "$id" -c "$PROPS" \
+        --add-scram "SCRAM-SHA-256=[name=${SASL_USER},password=${SASL_PASSWORD}]" \
+        --add-scram "SCRAM-SHA-512=[name=${SASL_USER},password=${SASL_PASSWORD}]" \
+        >>"${RUN_DIR}/format.out" 2>&1 \
         || { cat "${RUN_DIR}/format.out" >&2; die "StorageTool format failed"; }
 }
 
@@ -197,9 +227,9 @@ format_storage() {
 start_broker() {
     [[ -f "$PROPS" && -f "${DATA_DIR}/meta.properties" ]] \
         || die "${RUN_DIR} is not formatted; run 'kafka.sh up' first"
-    local port cport
-    port=$(configured_port); cport=$(configured_controller_port)
-    wait_ports_free "$port" "$cport"
+    local port cport sport
+    port=$(configured_port); cport=$(configured_controller_port); sport=$(configured_sasl_port)
+    wait_ports_free "$port" "$cport" ${sport:+"$sport"}
     mkdir -p "$LOG_DIR"
     touch "$LOG_FILE"
     local offset t0
@@ -221,11 +251,11 @@ start_broker() {
     for i in $(seq 1 50); do [[ -n "$(read_pid)" ]] && break; sleep 0.1; done
     [[ -n "$(read_pid)" ]] || die "broker process did not start (see ${OUT_FILE})"
     log "started broker pid $(read_pid); waiting up to ${READY_TIMEOUT} s for readiness"
-    wait_ready "$offset" "$port" "$t0"
+    wait_ready "$offset" "$port" "$t0" "$sport"
 }
 
 wait_ready() {
-    local offset=$1 port=$2 t0=$3 deadline=$(( $(date +%s) + READY_TIMEOUT )) new
+    local offset=$1 port=$2 t0=$3 sport=${4:-} deadline=$(( $(date +%s) + READY_TIMEOUT )) new
     while :; do
         if ! is_running; then
             log "broker process exited before becoming ready; last log lines:"
@@ -235,12 +265,13 @@ wait_ready() {
             exit 1
         fi
         new=$(tail -c +"$((offset + 1))" "$LOG_FILE" 2>/dev/null || true)
-        if grep -q "$READY_RE" <<<"$new" && port_open "$port"; then
+        if grep -q "$READY_RE" <<<"$new" && port_open "$port" && { [[ -z "$sport" ]] || port_open "$sport"; }; then
             local line
             line=$(grep -m1 -o 'Kafka version: .*' <<<"$new" | sed 's/ (org\.apache.*//' || true)
             log "ready in $(( ($(now_ms) - t0) / 1000 )).$(( ($(now_ms) - t0) % 1000 / 100 )) s: $(grep -m1 -o "$READY_RE" <<<"$new")"
             echo "${line:-Kafka version: $(jar_version)}"
             echo "KAFKA_BROKERS=127.0.0.1:${port}"
+            print_sasl_brokers
             return 0
         fi
         if (( $(date +%s) >= deadline )); then
@@ -258,7 +289,7 @@ wait_ports_free() {
     for p in "$@"; do
         while port_open "$p"; do
             (( $(date +%s) < deadline )) \
-                || die "port ${p} on 127.0.0.1 is in use by another process (set KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
+                || die "port ${p} on 127.0.0.1 is in use by another process (set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_SASL_PORT)"
             sleep 0.2
         done
     done
@@ -302,15 +333,18 @@ cmd_up() {
     if is_running; then
         log "already running (pid $(read_pid), run dir ${RUN_DIR})"
         echo "KAFKA_BROKERS=127.0.0.1:$(configured_port)"
+        print_sasl_brokers
         return 0
     fi
     check_port_value KAFKA_PORT "$PORT"
     check_port_value KAFKA_CONTROLLER_PORT "$CONTROLLER_PORT"
-    [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+    check_port_value KAFKA_SASL_PORT "$SASL_PORT"
+    [[ "$PORT" != "$CONTROLLER_PORT" && "$SASL_PORT" != "$PORT" && "$SASL_PORT" != "$CONTROLLER_PORT" ]] \
+        || die "KAFKA_PORT, KAFKA_CONTROLLER_PORT and KAFKA_SASL_PORT must differ"
     local p
-    for p in "$PORT" "$CONTROLLER_PORT"; do
+    for p in "$PORT" "$CONTROLLER_PORT" "$SASL_PORT"; do
         if port_open "$p"; then
-            die "port ${p} on 127.0.0.1 is already in use (another broker? set KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
+            die "port ${p} on 127.0.0.1 is already in use (another broker? set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_SASL_PORT)"
         fi
     done
     check_java
