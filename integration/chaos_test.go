@@ -92,8 +92,19 @@ func TestChaosZombie(t *testing.T) {
 	t.Log("SIGSTOP b")
 	time.Sleep(9 * time.Second) // past the 6 s session timeout: a takes over
 	waitProgress(t, s, int64(len(recs)/2))
+	before := len(b.out.String())
 	require.NoError(t, b.cmd.Process.Signal(syscall.SIGCONT))
 	t.Log("SIGCONT b: it is a zombie until it notices")
+	defer func() {
+		// What the zombie did after waking, for the record (docs/chaos.md).
+		for _, line := range strings.Split(b.out.String()[before:], "\n") {
+			for _, what := range []string{"transaction aborted", "session failed", "partitions revoked", "partitions assigned"} {
+				if strings.Contains(line, what) {
+					t.Logf("zombie b after SIGCONT: %s", tail(line, 1))
+				}
+			}
+		}
+	}()
 	<-published
 	s.waitProcessed(5*time.Minute, a, b)
 	s.verifyAll(exp)
