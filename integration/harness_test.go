@@ -225,9 +225,16 @@ func (b *syncBuffer) String() string {
 // start runs an instance; its log goes to the test log when the test fails.
 func (s *suite) start(instance string, extra ...string) *service {
 	s.t.Helper()
+	return s.startEnv(instance, nil, extra...)
+}
+
+// startEnv is start with extra child environment. CATERING_SASL_* of the
+// test's own environment are not passed on: the case decides them.
+func (s *suite) startEnv(instance string, childEnv []string, extra ...string) *service {
+	s.t.Helper()
 	args := append(s.serviceArgs(instance), extra...)
 	cmd := exec.Command(filepath.Join(bins, "catering-match"), args...)
-	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	cmd.Env = append(append(baseEnv(), "GORACE=halt_on_error=1"), childEnv...)
 	svc := &service{name: instance, cmd: cmd, done: make(chan struct{}), out: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = svc.out, svc.out
 	require.NoError(s.t, cmd.Start())
@@ -242,6 +249,18 @@ func (s *suite) start(instance string, extra ...string) *service {
 		}
 	})
 	return svc
+}
+
+// baseEnv is the test's environment for a child process, without CATERING_SASL_*:
+// the tests that need credentials set them themselves.
+func baseEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CATERING_SASL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func tail(s string, n int) string {

@@ -188,29 +188,6 @@ func requireOneConfirm(t *testing.T, out, order string) {
 	require.Equal(t, order, c.OrderID)
 }
 
-// startEnv is start with extra child environment. CATERING_SASL_* of the
-// test's own environment are not passed on: the case decides them.
-func (s *suite) startEnv(instance string, childEnv []string, extra ...string) *service {
-	s.t.Helper()
-	args := append(s.serviceArgs(instance), extra...)
-	cmd := exec.Command(filepath.Join(bins, "catering-match"), args...)
-	cmd.Env = append(append(baseEnv(), "GORACE=halt_on_error=1"), childEnv...)
-	svc := &service{name: instance, cmd: cmd, done: make(chan struct{}), out: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = svc.out, svc.out
-	require.NoError(s.t, cmd.Start())
-	go func() {
-		svc.err = cmd.Wait()
-		close(svc.done)
-	}()
-	s.running = append(s.running, svc)
-	s.t.Cleanup(func() {
-		if s.t.Failed() {
-			s.t.Logf("--- log of %s (last 60 lines):\n%s", svc.name, tail(svc.out.String(), 60))
-		}
-	})
-	return svc
-}
-
 // runClientEnv runs the catering client with extra environment; args must
 // hold --brokers. It returns stdout and stderr.
 func runClientEnv(t *testing.T, childEnv []string, args ...string) (string, string, error) {
@@ -223,16 +200,6 @@ func runClientEnv(t *testing.T, childEnv []string, args ...string) (string, stri
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	return out.String(), errOut.String(), err
-}
-
-func baseEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CATERING_SASL_") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // freeAddr returns a loopback address nobody listens on right now.
