@@ -23,22 +23,14 @@ func (s *suite) publishPaced(recs []input, batch int, pause time.Duration) <-cha
 	go func() {
 		defer close(done)
 		for i := 0; i < len(recs); i += batch {
-			s.publishOrReport(recs[i:min(i+batch, len(recs))])
+			if err := s.tryPublish(recs[i:min(i+batch, len(recs))]); err != nil {
+				s.t.Errorf("publish: %v", err) // never t.Fatal outside the test's goroutine
+				return
+			}
 			time.Sleep(pause)
 		}
 	}()
 	return done
-}
-
-// publishOrReport is publish for a background goroutine: it reports with
-// t.Error, never t.Fatal.
-func (s *suite) publishOrReport(recs []input) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.t.Errorf("publish: %v", r)
-		}
-	}()
-	s.publish(recs)
 }
 
 // auditor runs `catering verify` on the suite's topics and requires it to

@@ -304,6 +304,13 @@ func (svc *service) exited() bool {
 // franz-go's default, like Java's), in order per key.
 func (s *suite) publish(recs []input) {
 	s.t.Helper()
+	if err := s.tryPublish(recs); err != nil {
+		s.t.Fatalf("publish: %v", err)
+	}
+}
+
+// tryPublish is publish returning its error, for background goroutines.
+func (s *suite) tryPublish(recs []input) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var firstErr atomic.Value
@@ -319,9 +326,8 @@ func (s *suite) publish(recs []input) {
 			})
 	}
 	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		s.t.Fatalf("publish: %v", err)
-	}
+	err, _ := firstErr.Load().(error)
+	return err
 }
 
 // createTopics creates the suite's topics as the test wants them, before
