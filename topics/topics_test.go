@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,5 +385,34 @@ func TestPartitionForMatchesProducer(t *testing.T) {
 	}
 	if len(used) < 4 {
 		t.Errorf("50 keys used only %d of %d partitions", len(used), n)
+	}
+}
+
+// PartitionFor shares one partitioner: concurrent callers (HTTP queries)
+// must get the same answers as a lone caller, race-free.
+func TestPartitionForConcurrent(t *testing.T) {
+	want := map[string]int32{}
+	for i := range 200 {
+		k := fmt.Sprintf("order-%d", i)
+		want[k] = PartitionFor(k, 6)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k, p := range want {
+				if got := PartitionFor(k, 6); got != p {
+					t.Errorf("PartitionFor(%q) = %d concurrently, %d alone", k, got, p)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	first := PartitionFor("", 6)
+	for range 50 {
+		if PartitionFor("", 6) != first {
+			t.Fatal("the empty key must hash, not take the sticky (random) path")
+		}
 	}
 }

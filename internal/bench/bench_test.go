@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/catering-match/catering-match/topics"
 )
 
 // A small run on the embedded broker: every figure is populated and
@@ -129,16 +126,6 @@ func TestWorkloadMix(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, wl.events, again.events)
 	require.Equal(t, wl.commands, again.commands)
-}
-
-func TestKeyPartitionerMatchesTopics(t *testing.T) {
-	kp := newKeyPartitioner()
-	for i := range 500 {
-		key := fmt.Sprintf("k-%d", i)
-		for _, n := range []int32{1, 3, 6, 7} {
-			require.Equal(t, topics.PartitionFor(key, n), kp.partition(key, n), "%s over %d", key, n)
-		}
-	}
 }
 
 func TestPercentiles(t *testing.T) {

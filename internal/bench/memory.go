@@ -31,7 +31,6 @@ func (r *runner) memory() error {
 			s.Commit()
 		}
 	}
-	kp := newKeyPartitioner()
 	var built atomic.Int64
 	end := r.prog.phase("memory (processes)", int64(n), built.Load)
 	defer end()
@@ -41,7 +40,7 @@ func (r *runner) memory() error {
 	staged := 0
 	for i := range n {
 		id := fmt.Sprintf("mem-%08d", i)
-		store := stores[kp.partition(id, r.o.Partitions)]
+		store := stores[topics.PartitionFor(id, r.o.Partitions)]
 		menu := g.menu()
 		for _, e := range []topics.Event{
 			{ID: g.uuid(), Type: state.CustomerConfirmedMenu, OrderID: id, MenuID: menu},

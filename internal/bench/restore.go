@@ -99,7 +99,6 @@ func (r *runner) topUp(ctx context.Context, n int) error {
 	}
 	defer cl.Close()
 	g := newOrderGen(r.o.Seed, 3)
-	kp := newKeyPartitioner()
 	var sent atomic.Int64
 	end := r.prog.phase("changelog top-up", int64(n), sent.Load)
 	defer end()
@@ -108,7 +107,7 @@ func (r *runner) topUp(ctx context.Context, n int) error {
 	for i := range n {
 		id := fmt.Sprintf("stock-%08d", i)
 		proc := pendingProcess(m, g, id, now)
-		cl.Produce(ctx, &kgo.Record{Topic: r.names.Changelog, Partition: kp.partition(id, r.o.Partitions),
+		cl.Produce(ctx, &kgo.Record{Topic: r.names.Changelog, Partition: topics.PartitionFor(id, r.o.Partitions),
 			Key: []byte(id), Value: topics.EncodeProcess(id, proc.History)},
 			func(_ *kgo.Record, err error) {
 				pe.note(err)

@@ -189,17 +189,3 @@ func newWorkload(prefix string, minOrders, minEvents int, seed, stream uint64) (
 	}
 	return w, nil
 }
-
-// keyPartitioner places a keyed record as topics.PartitionFor does
-// (murmur2, Kafka's default), without building a partitioner per call:
-// topics.PartitionFor seeds a math/rand source on every call (~10 µs),
-// which dominated the top-up's profile. Not safe for concurrent use.
-type keyPartitioner struct{ tp kgo.TopicPartitioner }
-
-func newKeyPartitioner() keyPartitioner {
-	return keyPartitioner{tp: kgo.StickyKeyPartitioner(nil).ForTopic("")}
-}
-
-func (k keyPartitioner) partition(key string, n int32) int32 {
-	return int32(k.tp.Partition(&kgo.Record{Key: []byte(key)}, int(n)))
-}
