@@ -412,6 +412,9 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 					return
 				}
 				res, err := rst.restore(rctx, id)
+				if err == nil {
+					res.due = queueFor(p.manager, p.cfg.Limits.Retention, res.store)
+				}
 				<-slots
 				select {
 				case p.restored <- restoreDone{part: id, epoch: epoch, res: res, err: err}:

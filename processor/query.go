@@ -166,7 +166,12 @@ func (p *Processor) Order(ctx context.Context, orderID string) (v ProcessView, o
 	if err != nil || owned {
 		return v, ok, err
 	}
-	store, err := p.loadRemote(ctx, part)
+	cl, err := kgo.NewClient(p.clientOpts()...)
+	if err != nil {
+		return v, false, err
+	}
+	defer cl.Close()
+	store, err := LoadPartition(ctx, cl, p.cfg.Topics.Changelog, part, p.cfg.Limits, p.log)
 	if err != nil {
 		return v, false, err
 	}
@@ -212,11 +217,22 @@ func (p *Processor) Orders(ctx context.Context, f Filter) ([]ProcessView, error)
 	if err != nil {
 		return nil, err
 	}
+	var cl *kgo.Client // one client for every partition read from the changelog
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
 	for id := range parts {
 		if owned[id] {
 			continue
 		}
-		store, err := p.loadRemote(ctx, id)
+		if cl == nil {
+			if cl, err = kgo.NewClient(p.clientOpts()...); err != nil {
+				return nil, err
+			}
+		}
+		store, err := LoadPartition(ctx, cl, p.cfg.Topics.Changelog, id, p.cfg.Limits, p.log)
 		if err != nil {
 			return nil, err
 		}
@@ -231,15 +247,4 @@ func (p *Processor) Orders(ctx context.Context, f Filter) ([]ProcessView, error)
 		out = out[:f.Limit]
 	}
 	return out, nil
-}
-
-// loadRemote reads a partition this instance does not own from the
-// changelog, with a client of its own.
-func (p *Processor) loadRemote(ctx context.Context, part int32) (*state.Store[state.Order], error) {
-	cl, err := kgo.NewClient(p.clientOpts()...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	return LoadPartition(ctx, cl, p.cfg.Topics.Changelog, part, p.cfg.Limits, p.log)
 }

@@ -31,21 +31,19 @@ type restorer struct {
 	adm     *kadm.Client
 	topic   string
 	manager *state.Manager[state.Order]
-	// retention is the manager's, for the due queue.
-	retention time.Duration
-	log       *slog.Logger
-	decomp    kgo.Decompressor
+	log     *slog.Logger
+	decomp  kgo.Decompressor
 }
 
 type restoreResult struct {
 	store   *state.Store[state.Order]
-	due     *dueQueue
+	due     *dueQueue // built by the session's restore, not for LoadPartition
 	records int64
 	took    time.Duration
 }
 
 func newRestorer(cl *kgo.Client, topic string, m *state.Manager[state.Order], log *slog.Logger) *restorer {
-	return &restorer{cl: cl, adm: kadm.NewClient(cl), topic: topic, manager: m, retention: m.Limits().Retention, log: log, decomp: kgo.DefaultDecompressor()}
+	return &restorer{cl: cl, adm: kadm.NewClient(cl), topic: topic, manager: m, log: log, decomp: kgo.DefaultDecompressor()}
 }
 
 // restore reads changelog partition p from its start to its stable end.
@@ -88,7 +86,6 @@ func (r *restorer) restore(ctx context.Context, p int32) (restoreResult, error) 
 		}
 		offset = max(offset, next)
 	}
-	res.due = queueFor(r.manager, r.retention, store)
 	res.took = time.Since(start)
 	return res, nil
 }
