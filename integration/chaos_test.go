@@ -44,6 +44,25 @@ func (s *suite) auditor() {
 	s.t.Logf("catering verify:\n%s", out)
 }
 
+// settle waits for the publisher and for the live instances to process
+// everything, checks the result, and stops the instances.
+func (s *suite) settle(published <-chan struct{}, exp *expectation, alive ...*service) {
+	s.t.Helper()
+	<-published
+	s.waitProcessed(5*time.Minute, alive...)
+	s.check(exp)
+	for _, svc := range alive {
+		svc.stop(s.t)
+	}
+}
+
+// check is the end of every chaos run: the oracle, then the auditor.
+func (s *suite) check(exp *expectation) {
+	s.t.Helper()
+	s.verifyAll(exp)
+	s.auditor()
+}
+
 // TestChaosKill9: kill -9 one of two instances three times, each after at
 // least another 20% of the input was committed, and restart it.
 func TestChaosKill9(t *testing.T) {
@@ -63,12 +82,7 @@ func TestChaosKill9(t *testing.T) {
 			b = restarted
 		}
 	}
-	<-published
-	s.waitProcessed(5*time.Minute, a, b)
-	s.verifyAll(exp)
-	s.auditor()
-	a.stop(t)
-	b.stop(t)
+	s.settle(published, exp, a, b)
 }
 
 // TestChaosZombie: SIGSTOP an instance past its session timeout while the
@@ -97,12 +111,7 @@ func TestChaosZombie(t *testing.T) {
 			}
 		}
 	}()
-	<-published
-	s.waitProcessed(5*time.Minute, a, b)
-	s.verifyAll(exp)
-	s.auditor()
-	a.stop(t)
-	b.stop(t)
+	s.settle(published, exp, a, b)
 }
 
 // TestChaosScale: 1 → 3 → 1 instances under load.
@@ -116,11 +125,7 @@ func TestChaosScale(t *testing.T) {
 	waitProgress(t, s, int64(len(recs)*2/5))
 	b.stop(t)
 	c.kill()
-	<-published
-	s.waitProcessed(5*time.Minute, a)
-	s.verifyAll(exp)
-	s.auditor()
-	a.stop(t)
+	s.settle(published, exp, a)
 }
 
 // TestChaosRandomAborts: a third of the transactions abort (a test-only
@@ -137,8 +142,7 @@ func TestChaosRandomAborts(t *testing.T) {
 	aborted := strings.Count(a.out.String()+b.out.String(), "test-only random abort")
 	require.Positive(t, aborted, "no transaction was aborted")
 	t.Logf("%d transactions aborted at random", aborted)
-	s.verifyAll(exp)
-	s.auditor()
+	s.check(exp)
 	a.stop(t)
 	b.stop(t)
 }
@@ -159,11 +163,7 @@ func TestChaosBrokerRestart(t *testing.T) {
 		require.NoError(t, err, "kafka.sh %s: %s", cmd, out)
 		t.Logf("broker %s done", cmd)
 	}
-	<-published
-	s.waitProcessed(5*time.Minute, a)
-	s.verifyAll(exp)
-	s.auditor()
-	a.stop(t)
+	s.settle(published, exp, a)
 }
 
 // TestRestoreEdgeCases: after a run, every changelog partition ends with a

@@ -260,6 +260,17 @@ func TestScaleOutAndIn(t *testing.T) {
 	a.stop(t)
 }
 
+// waitRefused waits for the service to exit on its own with an error.
+func (svc *service) waitRefused(t *testing.T) {
+	t.Helper()
+	select {
+	case <-svc.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the service did not refuse to start")
+	}
+	require.Error(t, svc.err)
+}
+
 // TestTopicMismatchRefused: a changelog that is not co-partitioned, or not
 // compacted, stops the service at start with an error naming the problem.
 func TestTopicMismatchRefused(t *testing.T) {
@@ -267,12 +278,7 @@ func TestTopicMismatchRefused(t *testing.T) {
 		s := newSuite(t, 3)
 		s.createTopics(3, 2, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")})
 		svc := s.start("a")
-		select {
-		case <-svc.done:
-		case <-time.After(time.Minute):
-			t.Fatal("the service did not refuse to start")
-		}
-		require.Error(t, svc.err)
+		svc.waitRefused(t)
 		out := svc.out.String()
 		require.Contains(t, out, s.log)
 		require.Contains(t, out, s.events)
@@ -283,12 +289,7 @@ func TestTopicMismatchRefused(t *testing.T) {
 		s := newSuite(t, 3)
 		s.createTopics(3, 3, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")})
 		svc := s.start("a")
-		select {
-		case <-svc.done:
-		case <-time.After(time.Minute):
-			t.Fatal("the service did not refuse to start")
-		}
-		require.Error(t, svc.err)
+		svc.waitRefused(t)
 		require.Contains(t, svc.out.String(), "cleanup.policy=delete")
 	})
 }
