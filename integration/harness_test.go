@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"os/exec"
@@ -467,13 +465,4 @@ func (svc *service) waitLog(t *testing.T, substr string, within time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func lines(r io.Reader) []string {
-	var out []string
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }

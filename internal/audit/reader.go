@@ -325,9 +325,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// IsNotCaughtUp reports whether err says the service is behind.
-func IsNotCaughtUp(err error) bool {
-	var e *NotCaughtUpError
-	return errors.As(err, &e)
-}

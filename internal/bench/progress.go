@@ -59,10 +59,3 @@ func (p progress) draw(name string, n, total int64, took time.Duration, end stri
 	}
 	fmt.Fprintf(p.w, "\r%-24s [%s] %3.0f%% %d/%d %6.1fs%s", name, bar, 100*frac, n, total, took.Seconds(), end)
 }
-
-// note prints a line of its own.
-func (p progress) note(format string, args ...any) {
-	if p.w != nil {
-		fmt.Fprintf(p.w, format+"\n", args...)
-	}
-}

@@ -75,9 +75,6 @@ func Start(o Options) (*Broker, error) {
 // Addr is the broker's host:port.
 func (b *Broker) Addr() string { return b.addr }
 
-// Cluster exposes the kfake cluster (tests compact it or inject faults).
-func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
-
 // Close stops the broker, flushing its data directory.
 func (b *Broker) Close() { b.cluster.Close() }
 
