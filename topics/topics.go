@@ -128,7 +128,7 @@ type admin struct {
 // ensureTopic returns the partition count of topic, creating it first when
 // it does not exist.
 func ensureTopic(ctx context.Context, adm admin, topic string, partitions int32, rf int16, configs map[string]*string) (int32, error) {
-	n, err := partitionCount(ctx, adm, topic)
+	n, err := PartitionCount(ctx, adm.cl, topic)
 	if err != nil || n > 0 {
 		return n, err
 	}
@@ -142,7 +142,7 @@ func ensureTopic(ctx context.Context, adm admin, topic string, partitions int32,
 	// Created by us or, concurrently, by another instance: read it back
 	// once the metadata shows it.
 	for range 100 {
-		if n, err = partitionCount(ctx, adm, topic); err != nil || n > 0 {
+		if n, err = PartitionCount(ctx, adm.cl, topic); err != nil || n > 0 {
 			return n, err
 		}
 		select {
@@ -154,15 +154,15 @@ func ensureTopic(ctx context.Context, adm admin, topic string, partitions int32,
 	return 0, fmt.Errorf("topic %q was created but its metadata did not show it within 10s", topic)
 }
 
-// partitionCount returns the number of partitions of topic, 0 if it does not
+// PartitionCount returns the number of partitions of topic, 0 if it does not
 // exist. It asks the broker directly: franz-go's metadata cache would keep
 // answering "unknown topic" for seconds after the topic was created.
-func partitionCount(ctx context.Context, adm admin, topic string) (int32, error) {
+func PartitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, adm.cl)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return 0, fmt.Errorf("describe topic %q: %w", topic, err)
 	}

@@ -14,11 +14,11 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/catering-match/catering-match/internal/cli"
+	"github.com/catering-match/catering-match/topics"
 )
 
 // defaultBrokers is the address of the service's embedded broker.
@@ -252,23 +252,22 @@ func envVar(flagName string) string {
 // checkTopic returns an error saying how to fix a topic that does not
 // exist. (Producing to a missing topic could make a broker auto-create it
 // with its default partition count, breaking co-partitioning.)
-func checkTopic(ctx context.Context, adm *kadm.Client, topic, flagName string) error {
-	_, err := partitions(ctx, adm, topic, flagName)
+func checkTopic(ctx context.Context, cl *kgo.Client, topic, flagName string) error {
+	_, err := partitions(ctx, cl, topic, flagName)
 	return err
 }
 
 // partitions returns the partition count of topic, or an error saying how
 // to fix a topic that does not exist.
-func partitions(ctx context.Context, adm *kadm.Client, topic, flagName string) (int32, error) {
-	details, err := adm.ListTopics(ctx, topic)
+func partitions(ctx context.Context, cl *kgo.Client, topic, flagName string) (int32, error) {
+	n, err := topics.PartitionCount(ctx, cl, topic)
 	if err != nil {
-		return 0, fmt.Errorf("describe topic %s: %w (is the broker up? check --brokers)", topic, err)
+		return 0, fmt.Errorf("%w (is the broker up? check --brokers)", err)
 	}
-	d, ok := details[topic]
-	if !ok || d.Err != nil || len(d.Partitions) == 0 {
+	if n == 0 {
 		return 0, fmt.Errorf("topic %s does not exist: start catering-match once (it creates its topics), or name the right topic with --%s", topic, flagName)
 	}
-	return int32(len(d.Partitions)), nil
+	return n, nil
 }
 
 // connFlags are the flags every command needs to reach Kafka.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/state"
@@ -198,7 +197,7 @@ func (c *publishCmd) publishOne(ctx context.Context, typ string) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	if err := checkTopic(ctx, kadm.NewClient(cl), c.topic, "events-topic"); err != nil {
+	if err := checkTopic(ctx, cl, c.topic, "events-topic"); err != nil {
 		return err
 	}
 	rec := &kgo.Record{Topic: c.topic, Key: []byte(ev.OrderID), Value: value}
@@ -251,7 +250,7 @@ func (c *publishCmd) publishLines(ctx context.Context, in io.Reader, name string
 	}
 	defer cl.Close()
 	checkCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	err = checkTopic(checkCtx, kadm.NewClient(cl), c.topic, "events-topic")
+	err = checkTopic(checkCtx, cl, c.topic, "events-topic")
 	cancel()
 	if err != nil {
 		return err

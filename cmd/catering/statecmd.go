@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/state"
@@ -83,7 +82,7 @@ func (c *stateCmd) exec(ctx context.Context, args []string) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	n, err := partitions(ctx, kadm.NewClient(cl), c.topic, "changelog-topic")
+	n, err := partitions(ctx, cl, c.topic, "changelog-topic")
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (c *tailCmd) exec(ctx context.Context, args []string) error {
 	defer cl.Close()
 
 	adm := kadm.NewClient(cl)
-	if err := checkTopic(ctx, adm, c.topic, "commands-topic"); err != nil {
+	if err := checkTopic(ctx, cl, c.topic, "commands-topic"); err != nil {
 		return err
 	}
 	var pending map[int32]int64 // partition → offset to read up to

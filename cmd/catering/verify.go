@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/catering-match/catering-match/internal/audit"
 	"github.com/catering-match/catering-match/topics"
@@ -109,9 +108,8 @@ func (c *verifyCmd) exec(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	for _, t := range []struct{ name, flag string }{{c.events, "events-topic"}, {c.commands, "commands-topic"}, {c.dlq, "dlq-topic"}} {
-		if err := checkTopic(ctx, adm, t.name, t.flag); err != nil {
+		if err := checkTopic(ctx, cl, t.name, t.flag); err != nil {
 			return err
 		}
 	}
