@@ -37,10 +37,11 @@ func (q *dueQueue) Pop() any {
 
 func (q *dueQueue) add(at time.Time, key string) { heap.Push(q, dueEntry{at: at, key: key}) }
 
-// popDue removes and returns the keys of entries due at now.
-func (q *dueQueue) popDue(now time.Time, yield func(key string)) {
+// popDue removes and returns the entries due at now. A transaction that
+// carried their work and aborted puts them back (see Processor.rollback).
+func (q *dueQueue) popDue(now time.Time, yield func(e dueEntry)) {
 	for q.Len() > 0 && !(*q)[0].at.After(now) {
-		yield(heap.Pop(q).(dueEntry).key)
+		yield(heap.Pop(q).(dueEntry))
 	}
 }
 

@@ -22,7 +22,9 @@ func TestDueQueuePopsOnlyDueInTimeOrder(t *testing.T) {
 	}
 	now := base.Add(30 * time.Minute)
 	var got []time.Time
-	q.popDue(now, func(key string) {
+	q.popDue(now, func(e dueEntry) {
+		key := e.key
+		require.Equal(t, want[key], e.at)
 		require.False(t, want[key].After(now), "%s popped before it was due", key)
 		got = append(got, want[key])
 		delete(want, key)

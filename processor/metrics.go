@@ -55,6 +55,7 @@ func newMetrics(p *Processor) *metrics {
 	d("oldest_pending_age_seconds", "Age of the oldest pending process held by this instance (0 if none).")
 	d("consumer_lag", "Records of the events topic not processed yet, per assigned partition.", "partition")
 	d("ready", "1 when joined and every assigned partition is restored.")
+	d("partitions_held", "Input partitions this instance holds (state, timers or a restore): its current assignment.")
 	return m
 }
 
@@ -107,6 +108,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	gauge("ready", ready)
+	gauge("partitions_held", float64(len(m.p.Held())))
 	m.mu.Lock()
 	for part, r := range m.restore {
 		p := strconv.Itoa(int(part))

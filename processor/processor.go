@@ -22,8 +22,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/catering-match/catering-match/state"
@@ -47,8 +49,13 @@ type Processor struct {
 	running bool     // a session runs: queries are answered
 	queries []func() // run by the loop between transactions
 
+	// noted counts the revocations and losses the group callbacks passed
+	// on; the loop compares it with lastEndNoted (see endNoted).
+	noted atomic.Int64
+
 	// Read by other goroutines (health, queries, metrics).
 	client     atomic.Pointer[kgo.Client] // the session's client
+	held       atomic.Pointer[[]int32]    // the partitions in parts, sorted
 	restoring  atomic.Int64               // assigned partitions not restored yet
 	partitions atomic.Int32               // partitions of the events topic
 	metrics    *metrics
@@ -56,8 +63,16 @@ type Processor struct {
 	// Owned by the loop goroutine.
 	parts    map[int32]*partition
 	restored chan restoreDone
+	heldBack []restoreDone // finished restores waiting for a pending change
+	eventsID [16]byte      // the events topic's id
 	epoch    uint64
 	random   *rand.Rand
+	// lastEndNoted is noted as read just before the last End: a revoke
+	// noted after it may have left GroupTransactSession's revoked flag set.
+	lastEndNoted int64
+	// reconcileAt, when not zero, is when to next compare the partitions
+	// held with the group coordinator's assignment (see reconcile).
+	reconcileAt time.Time
 }
 
 // partition is one assigned input partition and its processes.
@@ -178,6 +193,9 @@ func (p *Processor) clientOpts() []kgo.Opt {
 func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 	p.parts = map[int32]*partition{}
 	p.restored = make(chan restoreDone, 64)
+	p.heldBack = nil
+	p.held.Store(nil)
+	p.lastEndNoted, p.reconcileAt = p.noted.Load(), time.Time{}
 	p.mu.Lock()
 	p.changes, p.woken, p.running = nil, false, true
 	p.mu.Unlock()
@@ -234,6 +252,15 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		"transactional_id", p.cfg.TransactionalID(), "static_membership", p.cfg.StaticMembership)
 
 	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.manager, p.log)
+	adm := kadm.NewClient(admin)
+	td, err := adm.ListTopics(sessCtx, p.cfg.Topics.Events)
+	if err == nil {
+		err = td.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", p.cfg.Topics.Events, err)
+	}
+	p.eventsID = td[p.cfg.Topics.Events].ID
 	restoreSlots := make(chan struct{}, p.cfg.RestoreConcurrency)
 	lastTick := p.clock()
 	lastProgress, lastTxns := time.Now(), int64(0)
@@ -244,6 +271,10 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		if err := p.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
 			return err
 		}
+		if err := p.endNoted(sess); err != nil {
+			return err
+		}
+		p.reconcile(sessCtx, adm, sess.Client())
 		p.runQueries()
 		wait := max(0, min(p.cfg.TickInterval, p.cfg.TickInterval-p.clock().Sub(lastTick)))
 		fetches := p.poll(ctx, sess, wait)
@@ -357,13 +388,26 @@ func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 	if len(parts) == 0 {
 		return
 	}
+	// Paused and noted under mu: the loop resumes a restored partition
+	// under mu only when no change for it is pending, so a restore of an
+	// earlier assignment can never resume this one.
+	p.mu.Lock()
 	cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: parts})
-	p.note(assignment{assigned: true, parts: slices.Clone(parts)})
+	p.changes = append(p.changes, assignment{assigned: true, parts: slices.Clone(parts)})
+	p.mu.Unlock()
+	p.wake()
 }
 
+// onRevoked and onLost reach us only while GroupTransactSession has no
+// revoke or loss pending: it drops later ones until End runs
+// (KAFKA-NOTES). The count makes the loop call End soon after each one
+// (endNoted), and reconcile catches any that the session dropped before.
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	p.noted.Add(1)
 	if parts := revoked[p.cfg.Topics.Events]; len(parts) > 0 {
 		p.note(assignment{parts: slices.Clone(parts)})
+	} else {
+		p.wake()
 	}
 }
 
@@ -392,12 +436,7 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 			p.log.Info("partitions revoked", "partitions", c.parts)
 		}
 		for _, id := range c.parts {
-			if old := p.parts[id]; old != nil {
-				if old.cancel != nil {
-					old.cancel()
-				}
-				delete(p.parts, id)
-			}
+			p.drop(id)
 			if !c.assigned {
 				continue
 			}
@@ -424,37 +463,190 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 			}(id, part.epoch)
 		}
 	}
+	// Results held back for a pending change are looked at again by the
+	// next call, which runs that change first.
+	heldBack := p.heldBack
+	p.heldBack = nil
 	for {
-		select {
-		case d := <-p.restored:
-			part := p.parts[d.part]
-			if part == nil || part.epoch != d.epoch {
-				continue // revoked while restoring
+		var d restoreDone
+		if len(heldBack) > 0 {
+			d, heldBack = heldBack[0], heldBack[1:]
+		} else {
+			select {
+			case d = <-p.restored:
+			default:
+				p.publishHeld()
+				return nil
 			}
-			if d.err != nil {
-				if errors.Is(d.err, context.Canceled) {
-					continue
-				}
-				return fatalError{d.err}
+		}
+		part := p.parts[d.part]
+		if part == nil || part.epoch != d.epoch {
+			continue // revoked while restoring
+		}
+		if d.err != nil {
+			if errors.Is(d.err, context.Canceled) {
+				continue
 			}
-			part.store, part.due, part.cancel = d.res.store, d.res.due, nil
-			p.metrics.restored(d.part, d.res)
-			p.stats.Restored.Add(int64(d.res.store.Len()))
-			p.stats.RestoreRecords.Add(d.res.records)
-			p.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
-				"changelog_records", d.res.records, "took", d.res.took.Round(time.Millisecond).String())
-			cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {d.part}})
-		default:
-			var n int64
-			for _, part := range p.parts {
-				if part.store == nil {
-					n++
-				}
+			var corrupt *corruptRecordError
+			if errors.As(d.err, &corrupt) {
+				return fatalError{d.err} // the same record stops every retry: an operator must act
 			}
-			p.restoring.Store(n)
-			return nil
+			// Broker gone, leader moves beyond the retries, a timeout:
+			// a new session restores from scratch.
+			return fmt.Errorf("restore partition %d: %w", d.part, d.err)
+		}
+		if !p.install(cl, part, d) {
+			p.heldBack = append(p.heldBack, d)
 		}
 	}
+}
+
+// install makes a finished restore the partition's state and resumes its
+// fetches, unless a group change is pending: the change may be a new
+// assignment of the same partition, paused by onAssigned, that this
+// restore must not resume.
+func (p *Processor) install(cl *kgo.Client, part *partition, d restoreDone) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.changes) > 0 {
+		return false
+	}
+	part.store, part.due, part.cancel = d.res.store, d.res.due, nil
+	p.metrics.restored(d.part, d.res)
+	p.stats.Restored.Add(int64(d.res.store.Len()))
+	p.stats.RestoreRecords.Add(d.res.records)
+	p.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
+		"changelog_records", d.res.records, "took", d.res.took.Round(time.Millisecond).String())
+	cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {d.part}})
+	return true
+}
+
+// drop forgets partition id: its store, its timers, its restore.
+func (p *Processor) drop(id int32) {
+	if old := p.parts[id]; old != nil {
+		if old.cancel != nil {
+			old.cancel()
+		}
+		delete(p.parts, id)
+	}
+}
+
+// publishHeld records the partitions held for Held, the restoring gauge
+// and the log.
+func (p *Processor) publishHeld() {
+	held := make([]int32, 0, len(p.parts))
+	var restoring int64
+	for id, part := range p.parts {
+		held = append(held, id)
+		if part.store == nil {
+			restoring++
+		}
+	}
+	slices.Sort(held)
+	p.restoring.Store(restoring)
+	if old := p.held.Load(); old == nil || !slices.Equal(*old, held) {
+		p.held.Store(&held)
+		p.log.Info("partitions held", "partitions", held)
+	}
+}
+
+// Held returns the input partitions this instance holds: those it has
+// the state, the timers or a running restore of. It is exactly what it
+// writes for and answers from memory.
+func (p *Processor) Held() []int32 {
+	if h := p.held.Load(); h != nil && p.client.Load() != nil {
+		return slices.Clone(*h)
+	}
+	return nil
+}
+
+// endNoted calls End when a revoke or loss was noted since the last one,
+// and nothing else would call it: GroupTransactSession passes no further
+// revoke to onRevoked until End clears the one it saw (KAFKA-NOTES), so an
+// idle loop that ended no transaction would never hear of the next one.
+// Not in a transaction, End aborts nothing and resets the positions to the
+// committed offsets, which they are at between two transactions.
+func (p *Processor) endNoted(sess *kgo.GroupTransactSession) error {
+	noted := p.noted.Load()
+	if noted == p.lastEndNoted {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
+	defer cancel()
+	if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+		return classify(fmt.Errorf("end after a group change: %w", err))
+	}
+	p.lastEndNoted = noted
+	p.reconcileAt = time.Now()
+	return nil
+}
+
+// reconcile compares the partitions held with the coordinator's record of
+// this member's assignment, once the group is stable after a change, and
+// drops any it no longer has. A revoke that GroupTransactSession dropped
+// (one that came between an earlier revoke and the End that cleared it)
+// shows here; the loop then holds exactly its assignment again. A stable
+// group's assignment is final for its generation, so a partition missing
+// from it is not ours even if the client has not told us yet.
+func (p *Processor) reconcile(ctx context.Context, admin *kadm.Client, cl *kgo.Client) {
+	if p.reconcileAt.IsZero() || time.Now().Before(p.reconcileAt) {
+		return
+	}
+	p.reconcileAt = time.Now().Add(250 * time.Millisecond) // retry while the group settles
+	member, _ := cl.GroupMetadata()
+	if member == "" {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	groups, err := admin.DescribeGroups(dctx, p.cfg.Group)
+	if err != nil {
+		p.log.Debug("describe group for reconcile", "err", err)
+		return
+	}
+	g, ok := groups[p.cfg.Group]
+	if !ok || g.Err != nil || g.State != "Stable" {
+		return
+	}
+	var mine map[int32]bool
+	for _, m := range g.Members {
+		if m.MemberID != member {
+			continue
+		}
+		c, ok := m.Assigned.AsConsumer()
+		if !ok {
+			return
+		}
+		mine = map[int32]bool{}
+		for _, t := range c.Topics {
+			if t.Topic == p.cfg.Topics.Events {
+				for _, id := range t.Partitions {
+					mine[id] = true
+				}
+			}
+		}
+	}
+	if mine == nil {
+		return // not a member of the described generation (rejoining): retry
+	}
+	p.reconcileAt = time.Time{}
+	var gone []int32
+	for id := range p.parts {
+		if !mine[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	slices.Sort(gone)
+	p.log.Warn("partitions no longer assigned to this member, though no revoke reached it; dropping them",
+		"partitions", gone, "group_state", g.State)
+	cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: gone})
+	for _, id := range gone {
+		p.drop(id)
+	}
+	p.publishHeld()
 }
 
 func (p *Processor) anyStaged() bool {
@@ -479,7 +671,7 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 	began := time.Now()
 	defer func() { p.metrics.txnDuration.Observe(time.Since(began).Seconds()) }()
 	if err := sess.Begin(); err != nil {
-		p.rollback()
+		p.rollback(b)
 		return classify(fmt.Errorf("begin transaction: %w", err))
 	}
 	var (
@@ -525,18 +717,32 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 	case p.cfg.AbortEvery > 0 && p.random.IntN(p.cfg.AbortEvery) == 0:
 		reason = "test-only random abort"
 	}
-	committed, err := sess.End(tctx, kgo.TransactionEndTry(reason == ""))
-	if err != nil {
-		// The outcome is unknown (franz-go issue 1052: End can fail after
-		// the commit happened). Nothing here may assume either way: the
-		// session is rebuilt and state restored from what the changelog
-		// really holds, and replayed events are then duplicates.
-		p.rollback()
+	// Every transaction commits the offsets of every partition it holds,
+	// not only of those it polled from: the group coordinator then refuses
+	// it unless this member is in the current generation, so a tick of a
+	// stale holder or a zombie (whose expiries and tombstones would
+	// otherwise overwrite the new owner's records) aborts.
+	committedOffsets := sess.Client().CommittedOffsets()[p.cfg.Topics.Events]
+	fenced := kgo.PreTxnCommitFnContext(tctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		p.fence(req, committedOffsets)
+		return nil
+	})
+	noted := p.noted.Load()
+	committed, err := sess.End(fenced, kgo.TransactionEndTry(reason == ""))
+	p.lastEndNoted = noted
+	switch endOutcome(reason == "", committed, err, p.noted.Load() != noted) {
+	case outcomeUnknown:
+		// Nothing here may assume either way: the session is rebuilt and
+		// state restored from what the changelog really holds, where
+		// replayed events are duplicates.
+		p.rollback(b)
 		p.stats.TxnUnknown.Add(1)
-		return classify(fmt.Errorf("end transaction (outcome unknown): %w", err))
-	}
-	if !committed {
-		p.rollback()
+		if err == nil {
+			err = errors.New("not committed, and no revoke or loss explains it")
+		}
+		return classify(fmt.Errorf("end transaction (outcome unknown; rebuilding the session from the changelog): %w", err))
+	case outcomeAborted:
+		p.rollback(b)
 		p.stats.TxnAborted.Add(1)
 		if reason == "" {
 			reason = "group rebalanced during the transaction"
@@ -561,6 +767,35 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 	return nil
 }
 
+type outcome int
+
+const (
+	outcomeCommitted outcome = iota
+	outcomeAborted           // cleanly: the records are polled and decided again
+	outcomeUnknown           // maybe committed: rebuild from the changelog
+)
+
+// endOutcome reads what End said. An error is an unknown outcome (End can
+// fail after the commit happened, franz-go issue 1052). So is "not
+// committed" when a commit was asked for and no revoke or loss was noted
+// since the flags End checks were last cleared: End reports an
+// UNKNOWN_SERVER_ERROR from EndTxn that way, though the broker may have
+// committed, and deciding the same records again could issue a second
+// ConfirmOrder. Only an abort that was asked for, or that a group change
+// explains, is clean.
+func endOutcome(wantCommit, committed bool, err error, groupChanged bool) outcome {
+	switch {
+	case err != nil:
+		return outcomeUnknown
+	case committed:
+		return outcomeCommitted
+	case wantCommit && !groupChanged:
+		return outcomeUnknown
+	default:
+		return outcomeAborted
+	}
+}
+
 // schedule queues the staged processes whose next due time changed: new
 // ones, and ones that just became terminal.
 func (p *Processor) schedule(part *partition) {
@@ -578,11 +813,59 @@ func (p *Processor) schedule(part *partition) {
 	}
 }
 
-func (p *Processor) rollback() {
+// rollback discards the staged changes of an aborted transaction and puts
+// back the due-queue entries its tick took, so that the expiries and
+// retentions it carried happen in a later one.
+func (p *Processor) rollback(b *batch) {
 	for _, part := range p.parts {
 		if part.store != nil {
 			part.store.Rollback()
 		}
+	}
+	for _, e := range b.popped {
+		if p.parts[e.part.id] == e.part {
+			e.part.due.add(e.e.at, e.e.key)
+		}
+	}
+	b.popped = nil
+}
+
+// fence adds to the transaction's offset commit every held partition the
+// request does not carry yet, at its committed offset, so that the
+// coordinator's generation check covers everything the transaction writes.
+// A partition the group has never committed is given offset 0, which under
+// this service's reset policy (from the start) means what no commit means.
+func (p *Processor) fence(req *kmsg.TxnOffsetCommitRequest, committed map[int32]kgo.EpochOffset) {
+	var topic *kmsg.TxnOffsetCommitRequestTopic
+	for i := range req.Topics {
+		if req.Topics[i].Topic == p.cfg.Topics.Events {
+			topic = &req.Topics[i]
+		}
+	}
+	if topic == nil {
+		req.Topics = append(req.Topics, kmsg.NewTxnOffsetCommitRequestTopic())
+		topic = &req.Topics[len(req.Topics)-1]
+		topic.Topic, topic.TopicID = p.cfg.Topics.Events, p.eventsID // v6+ names topics by id
+	}
+	have := make(map[int32]bool, len(topic.Partitions))
+	for _, rp := range topic.Partitions {
+		have[rp.Partition] = true
+	}
+	for id, part := range p.parts {
+		if have[id] || part.store == nil {
+			continue
+		}
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition = id
+		rp.LeaderEpoch = -1
+		if eo, ok := committed[id]; ok {
+			rp.Offset, rp.LeaderEpoch = eo.Offset, eo.Epoch
+		}
+		rp.Metadata = &req.MemberID
+		topic.Partitions = append(topic.Partitions, rp)
+	}
+	if len(topic.Partitions) == 0 {
+		req.Topics = slices.DeleteFunc(req.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool { return len(t.Partitions) == 0 })
 	}
 }
 

@@ -23,6 +23,14 @@ type batch struct {
 	stats   batchStats
 	issued  []topics.ConfirmOrder
 	expired []string
+	// popped are the due-queue entries the tick took: an abort puts them
+	// back, so the expiry or retention they stand for happens later.
+	popped []popped
+}
+
+type popped struct {
+	part *partition
+	e    dueEntry
 }
 
 // handle is where an input record enters: it is decoded, then applied,
@@ -120,7 +128,9 @@ func (p *Processor) tick(b *batch, now time.Time) {
 		if part.store == nil {
 			continue
 		}
-		part.due.popDue(now, func(key string) {
+		part.due.popDue(now, func(e dueEntry) {
+			b.popped = append(b.popped, popped{part, e})
+			key := e.key
 			cur := part.store.Get(key)
 			if cur == nil {
 				return // forgotten, or deleted in this batch

@@ -80,7 +80,7 @@ func (r *restorer) restore(ctx context.Context, p int32) (restoreResult, error) 
 			}
 			orderID, history, err := topics.DecodeProcess(rec.Key, rec.Value)
 			if err != nil {
-				return res, fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)
+				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
 			store.Load(orderID, r.manager.Restore(orderID, history))
 		}
@@ -89,6 +89,14 @@ func (r *restorer) restore(ctx context.Context, p int32) (restoreResult, error) 
 	res.took = time.Since(start)
 	return res, nil
 }
+
+// corruptRecordError is a changelog record this build cannot decode: every
+// restore would stop at it again, so it stops the service for an operator.
+// Other restore errors (a broker away, a timeout) only restart the session.
+type corruptRecordError struct{ err error }
+
+func (e *corruptRecordError) Error() string { return e.err.Error() }
+func (e *corruptRecordError) Unwrap() error { return e.err }
 
 // bounds returns the offsets to read between: the log start and the last
 // stable offset, once every transaction open at the first look has ended.

@@ -78,6 +78,10 @@ func (b *Broker) Addr() string { return b.addr }
 // Close stops the broker, flushing its data directory.
 func (b *Broker) Close() { b.cluster.Close() }
 
+// Cluster is the kfake cluster behind the broker, for tests that inject
+// broker answers (ControlKey).
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
+
 type logger struct{ l *slog.Logger }
 
 func (l logger) Logf(level kfake.LogLevel, msg string, args ...any) {

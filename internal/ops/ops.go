@@ -31,6 +31,9 @@ type Source interface {
 	// Ready reports whether the instance has joined its group and restored
 	// its partitions.
 	Ready() bool
+	// Held returns the input partitions the instance holds (state, timers
+	// or a restore): exactly its current assignment.
+	Held() []int32
 	// Order returns one order's process; ok is false when it has none.
 	Order(ctx context.Context, id string) (processor.ProcessView, bool, error)
 	// Orders lists processes, oldest first.
@@ -68,7 +71,8 @@ var pageCSP = func() string {
 // Handler serves the operations endpoints:
 //
 //	GET /healthz       200 "ok" while the process runs
-//	GET /readyz        200 "ready" once joined and restored, else 503
+//	GET /readyz        200 "ready" once joined and restored, else 503; the
+//	                   second line is "partitions held: 0,2,4" (or "none")
 //	GET /metrics       Prometheus metrics from gatherer
 //	GET /orders/{id}   one order's process as JSON
 //	GET /orders        processes as JSON: ?status=&older_than=&limit=
@@ -103,11 +107,24 @@ type handler struct {
 }
 
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	held := "partitions held: " + heldList(h.src.Held())
 	if h.src.Ready() {
-		text(w, http.StatusOK, "ready")
+		text(w, http.StatusOK, "ready\n"+held)
 		return
 	}
-	text(w, http.StatusServiceUnavailable, "not ready: joining the group or restoring partitions")
+	text(w, http.StatusServiceUnavailable, "not ready: joining the group or restoring partitions\n"+held)
+}
+
+// heldList formats partitions as "0,2,4", or "none".
+func heldList(parts []int32) string {
+	if len(parts) == 0 {
+		return "none"
+	}
+	s := make([]string, len(parts))
+	for i, p := range parts {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ",")
 }
 
 func (h *handler) order(w http.ResponseWriter, r *http.Request) {

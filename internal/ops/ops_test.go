@@ -24,6 +24,7 @@ import (
 // fakeSource answers from fixed values and records what it was asked.
 type fakeSource struct {
 	ready  bool
+	held   []int32
 	views  map[string]processor.ProcessView
 	list   []processor.ProcessView
 	err    error
@@ -33,6 +34,8 @@ type fakeSource struct {
 }
 
 func (f *fakeSource) Ready() bool { return f.ready }
+
+func (f *fakeSource) Held() []int32 { return f.held }
 
 func (f *fakeSource) noteDeadline(ctx context.Context) {
 	if dl, ok := ctx.Deadline(); ok {
@@ -138,12 +141,12 @@ func TestProbes(t *testing.T) {
 
 	r = get(t, h, "/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, r.status)
-	require.Equal(t, "not ready: joining the group or restoring partitions\n", r.body)
+	require.Equal(t, "not ready: joining the group or restoring partitions\npartitions held: none\n", r.body)
 
-	src.ready = true
+	src.ready, src.held = true, []int32{0, 2, 4}
 	r = get(t, h, "/readyz")
 	require.Equal(t, http.StatusOK, r.status)
-	require.Equal(t, "ready\n", r.body)
+	require.Equal(t, "ready\npartitions held: 0,2,4\n", r.body)
 
 	// Kubernetes probes may use HEAD; other methods are refused.
 	require.Equal(t, http.StatusOK, do(t, h, http.MethodHead, "/healthz").status)

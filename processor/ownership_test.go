@@ -1,0 +1,381 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/catering-match/catering-match/state"
+	"github.com/catering-match/catering-match/topics"
+)
+
+// member is one running instance of a multi-instance test.
+type member struct {
+	id string
+	r  *running
+}
+
+// assignment returns the group's assignment of the events topic by
+// instance id, once the group is stable.
+func groupAssignment(t *testing.T, adm *kadm.Client, group, topic string) (map[string][]int32, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gs, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil, false
+	}
+	g := gs[group]
+	if g.Err != nil || g.State != "Stable" {
+		return nil, false
+	}
+	out := map[string][]int32{}
+	for _, m := range g.Members {
+		if m.InstanceID == nil {
+			return nil, false
+		}
+		c, ok := m.Assigned.AsConsumer()
+		if !ok {
+			return nil, false
+		}
+		var parts []int32
+		for _, tp := range c.Topics {
+			if tp.Topic == topic {
+				parts = append(parts, tp.Partitions...)
+			}
+		}
+		slices.Sort(parts)
+		out[*m.InstanceID] = parts
+	}
+	return out, true
+}
+
+// requireExactOwnership waits until every live member holds exactly its
+// assignment in a stable group, each partition has one holder, and that
+// stays so for several checks in a row.
+func requireExactOwnership(t *testing.T, adm *kadm.Client, group, topic string, parts int32, ms []member) {
+	t.Helper()
+	var last string
+	streak := 0
+	deadline := time.Now().Add(90 * time.Second)
+	for streak < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ownership never settled exactly: %s", last)
+		}
+		time.Sleep(200 * time.Millisecond)
+		asg, ok := groupAssignment(t, adm, group, topic)
+		if !ok || len(asg) != len(ms) {
+			streak, last = 0, fmt.Sprintf("group not stable with %d members: %v", len(ms), asg)
+			continue
+		}
+		holders := map[int32]int{}
+		problem := ""
+		for _, m := range ms {
+			held := m.r.p.Held()
+			for _, p := range held {
+				holders[p]++
+			}
+			if !slices.Equal(held, asg[m.id]) && !(len(held) == 0 && len(asg[m.id]) == 0) {
+				problem += fmt.Sprintf("%s holds %v, assigned %v; ", m.id, held, asg[m.id])
+			}
+		}
+		for p := range parts {
+			if holders[p] != 1 {
+				problem += fmt.Sprintf("partition %d has %d holders; ", p, holders[p])
+			}
+		}
+		if problem != "" {
+			streak, last = 0, problem
+			continue
+		}
+		streak++
+	}
+}
+
+// TestIdleRebalancesExactOwnership scales 1 -> 2 -> 3 -> 2 -> 1 with no
+// traffic between the steps. GroupTransactSession passes a second revoke
+// of an idle period to nobody (KAFKA-NOTES): before the loop called End
+// after every noted revoke and reconciled with the coordinator, the first
+// instance kept partitions it had lost, and its timers expired orders the
+// new owner had confirmed. After each step every instance must hold
+// exactly its assignment; then completed orders end confirmed and the
+// others expire, in the changelog and in every instance's answers.
+func TestIdleRebalancesExactOwnership(t *testing.T) {
+	b := startBroker(t, "")
+	addr := b.Addr()
+	names := testNames(t)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	clk := &manualClock{now: t0}
+	base := testConfig(t, addr, names)
+	base.Spec.Partitions = 6
+	base.Clock = clk.Now
+	base.TickInterval = 100 * time.Millisecond
+	base.Limits = state.Limits{Timeout: time.Hour, Retention: 1000 * time.Hour, MaxHistory: 1000}
+	cfgFor := func(id string) Config {
+		c := base
+		c.InstanceID = id
+		c.Logger = base.Logger.With("instance", id)
+		return c
+	}
+	adm := kadm.NewClient(client(t, addr))
+
+	a := member{"a", start(t, cfgFor("a"))}
+	waitForTopics(t, addr, names)
+	const orders = 30
+	var recs []*kgo.Record
+	for i := range orders {
+		r := event(fmt.Sprintf("c%d", i), state.CustomerConfirmedMenu, fmt.Sprintf("o%d", i), "m")
+		r.Topic = names.Events
+		recs = append(recs, r)
+	}
+	produce(t, addr, recs...)
+	eventually(t, 60*time.Second, "customer confirmations applied", func() bool { return a.r.p.Stats().Applied.Load() == orders })
+
+	live := []member{a}
+	requireExactOwnership(t, adm, base.Group, names.Events, 6, live)
+	for _, step := range []string{"+b", "+c", "-c", "-b"} {
+		id := step[1:]
+		if step[0] == '+' {
+			live = append(live, member{id, start(t, cfgFor(id))})
+		} else {
+			i := slices.IndexFunc(live, func(m member) bool { return m.id == id })
+			live[i].r.stop(t)
+			live = slices.Delete(live, i, i+1)
+		}
+		requireExactOwnership(t, adm, base.Group, names.Events, 6, live)
+		t.Logf("after %s: exact ownership", step)
+	}
+
+	// Every instance again, then traffic: half the orders complete, and
+	// the clock passes everyone's deadline.
+	live = append(live, member{"b", start(t, cfgFor("b"))}, member{"c", start(t, cfgFor("c"))})
+	requireExactOwnership(t, adm, base.Group, names.Events, 6, live)
+	recs = recs[:0]
+	for i := 0; i < orders; i += 2 {
+		r := event(fmt.Sprintf("k%d", i), state.CatererConfirmedMenu, fmt.Sprintf("o%d", i), "m")
+		r.Topic = names.Events
+		recs = append(recs, r)
+	}
+	produce(t, addr, recs...)
+	issued := func() int64 {
+		var n int64
+		for _, m := range live {
+			n += m.r.p.Stats().CommandsIssued.Load()
+		}
+		return n
+	}
+	eventually(t, 60*time.Second, "the completed orders confirmed", func() bool { return issued() == orders/2 })
+	clk.Advance(2 * time.Hour)
+	expired := func() int64 {
+		var n int64
+		for _, m := range live {
+			n += m.r.p.Stats().Expired.Load()
+		}
+		return n
+	}
+	eventually(t, 60*time.Second, "the other orders expired", func() bool { return expired() == orders/2 })
+	time.Sleep(500 * time.Millisecond) // more ticks: a stale holder would write now
+	require.EqualValues(t, orders/2, expired(), "an order expired twice: a partition had two holders")
+
+	cmds := readAll(t, addr, names.Commands)
+	require.Len(t, cmds, orders/2)
+	latest := latestChangelog(t, addr, names, 6)
+	for i := range orders {
+		order := fmt.Sprintf("o%d", i)
+		r := latest[order]
+		require.NotNil(t, r, order)
+		_, hist, err := topics.DecodeProcess(r.Key, r.Value)
+		require.NoError(t, err)
+		want := state.MatchExpired
+		if i%2 == 0 {
+			want = state.ConfirmOrderIssued
+		}
+		require.Equal(t, want, hist[len(hist)-1].Type, "order %s: latest changelog record %v", order, lines(hist))
+		var statuses []string
+		for _, m := range live {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			v, ok, err := m.r.p.Order(ctx, order)
+			cancel()
+			require.NoError(t, err)
+			require.True(t, ok, "%s does not know %s", m.id, order)
+			statuses = append(statuses, v.Status+" ("+v.Source+")")
+			require.Equal(t, map[bool]string{true: "confirmed", false: "expired"}[i%2 == 0], v.Status,
+				"order %s from %s: %v", order, m.id, statuses)
+		}
+	}
+}
+
+// TestUnknownEndOutcomeRebuilds answers the first committing EndTxn with
+// UNKNOWN_SERVER_ERROR. franz-go then reports committed=false with no
+// error; before, the loop took that as a clean abort and decided the same
+// records again in the same session. Now it is an unknown outcome: the
+// session is rebuilt, state restored from the changelog, and the order
+// still gets exactly one ConfirmOrder.
+func TestUnknownEndOutcomeRebuilds(t *testing.T) {
+	b := startBroker(t, "")
+	addr := b.Addr()
+	names := testNames(t)
+	cfg := testConfig(t, addr, names)
+	r := start(t, cfg)
+	waitForTopics(t, addr, names)
+	eventually(t, 60*time.Second, "ready", r.p.Ready)
+
+	injected := make(chan struct{})
+	b.Cluster().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		end := req.(*kmsg.EndTxnRequest)
+		if !end.Commit {
+			b.Cluster().KeepControl()
+			return nil, nil, false
+		}
+		resp := end.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		close(injected)
+		return resp, nil, true
+	})
+	recs := []*kgo.Record{
+		event("u1", state.CustomerConfirmedMenu, "u", "m"),
+		event("u2", state.CatererConfirmedMenu, "u", "m"),
+	}
+	for _, rec := range recs {
+		rec.Topic = names.Events
+	}
+	produce(t, addr, recs...)
+	<-injected
+	st := r.p.Stats()
+	eventually(t, 60*time.Second, "the order confirmed after the rebuild", func() bool { return st.CommandsIssued.Load() == 1 })
+	require.GreaterOrEqual(t, st.TxnUnknown.Load(), int64(1), "the ambiguous end was not taken as an unknown outcome")
+	require.GreaterOrEqual(t, st.SessionRestarts.Load(), int64(1), "the session was not rebuilt")
+	cmds := readAll(t, addr, names.Commands)
+	require.Len(t, cmds, 1)
+	hist, _ := changelogHistory(t, addr, names, "u")
+	require.Equal(t, state.ConfirmOrderIssued, hist[len(hist)-1].Type)
+}
+
+// TestEndOutcome is the decision behind the loop's reading of End, for
+// the case kfake cannot produce: committed on the broker, then an error.
+func TestEndOutcome(t *testing.T) {
+	boom := errors.New("EndTxn: connection reset")
+	for _, c := range []struct {
+		name                     string
+		want, committed, changed bool
+		err                      error
+		out                      outcome
+	}{
+		{"committed", true, true, false, nil, outcomeCommitted},
+		{"error after asking to commit", true, false, false, boom, outcomeUnknown},
+		{"error after a commit that happened", true, true, false, boom, outcomeUnknown},
+		{"error while aborting", false, false, false, boom, outcomeUnknown},
+		{"not committed, nothing explains it", true, false, false, nil, outcomeUnknown},
+		{"not committed after a revoke", true, false, true, nil, outcomeAborted},
+		{"abort asked for", false, false, false, nil, outcomeAborted},
+		{"abort asked for, group changed", false, false, true, nil, outcomeAborted},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, c.out, endOutcome(c.want, c.committed, c.err, c.changed))
+		})
+	}
+}
+
+// TestAbortedTicksKeepTheirTimers aborts half the transactions at random
+// while the clock passes deadlines and retentions in waves. Before, an
+// aborted tick lost the due-queue entries it had popped, and those
+// processes never expired or were forgotten until a restore.
+func TestAbortedTicksKeepTheirTimers(t *testing.T) {
+	b := startBroker(t, "")
+	addr := b.Addr()
+	names := testNames(t)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	clk := &manualClock{now: t0}
+	cfg := testConfig(t, addr, names)
+	cfg.Clock = clk.Now
+	cfg.TickInterval = 20 * time.Millisecond
+	cfg.AbortEvery = 2
+	cfg.Limits = state.Limits{Timeout: time.Hour, Retention: time.Hour, MaxHistory: 1000}
+	r := start(t, cfg)
+	waitForTopics(t, addr, names)
+	st := r.p.Stats()
+
+	// The loop ticks when the processing clock has moved a tick interval:
+	// the clock creeps on by a second at every check, as time would.
+	creep := func(cond func() bool) func() bool {
+		return func() bool { clk.Advance(time.Second); return cond() }
+	}
+	const waves, perWave = 6, 5
+	for w := range waves {
+		var recs []*kgo.Record
+		for i := range perWave {
+			order := fmt.Sprintf("w%d-%d", w, i)
+			rec := event(order+"-c", state.CustomerConfirmedMenu, order, "m")
+			rec.Topic = names.Events
+			recs = append(recs, rec)
+		}
+		produce(t, addr, recs...)
+		want := int64((w + 1) * perWave)
+		eventually(t, 60*time.Second, fmt.Sprintf("wave %d applied", w), func() bool { return st.Applied.Load() == want })
+		clk.Advance(61 * time.Minute) // this wave's deadline, and the last wave's retention
+		eventually(t, 60*time.Second, fmt.Sprintf("wave %d expired", w), creep(func() bool { return st.Expired.Load() == want }))
+		eventually(t, 60*time.Second, fmt.Sprintf("wave %d-1 forgotten", w), creep(func() bool { return st.Forgotten.Load() == want-perWave }))
+	}
+	clk.Advance(61 * time.Minute)
+	eventually(t, 60*time.Second, "every process forgotten", creep(func() bool { return st.Forgotten.Load() == waves*perWave }))
+	require.Positive(t, st.TxnAborted.Load(), "no transaction aborted")
+	t.Logf("%d transactions aborted", st.TxnAborted.Load())
+	latest := latestChangelog(t, addr, names, 3)
+	for key, rec := range latest {
+		require.Nil(t, rec.Value, "%s not tombstoned", key)
+	}
+}
+
+// TestFenceAddsEveryHeldPartition: a transaction's offset commit carries
+// every partition the instance holds, so the coordinator's generation
+// check covers ticks too.
+func TestFenceAddsEveryHeldPartition(t *testing.T) {
+	p := &Processor{cfg: Config{Topics: topics.Names{Events: "ev"}}, eventsID: [16]byte{7}}
+	store := state.NewStore[state.Order]()
+	p.parts = map[int32]*partition{
+		0: {id: 0, store: store},
+		1: {id: 1, store: store},
+		2: {id: 2, store: store},
+		3: {id: 3}, // restoring: writes nothing
+	}
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.MemberID = "m1"
+	polled := kmsg.NewTxnOffsetCommitRequestTopic()
+	polled.Topic = "ev"
+	pp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	pp.Partition, pp.Offset, pp.Metadata = 0, 42, &req.MemberID
+	polled.Partitions = append(polled.Partitions, pp)
+	req.Topics = append(req.Topics, polled)
+
+	p.fence(req, map[int32]kgo.EpochOffset{0: {Epoch: 1, Offset: 40}, 1: {Epoch: 3, Offset: 17}})
+	require.Len(t, req.Topics, 1)
+	got := map[int32]int64{}
+	for _, rp := range req.Topics[0].Partitions {
+		got[rp.Partition] = rp.Offset
+		require.Equal(t, "m1", *rp.Metadata)
+	}
+	require.Equal(t, map[int32]int64{0: 42, 1: 17, 2: 0}, got, "polled offset kept, others at their commit (0: never committed)")
+
+	// Nothing polled: the topic entry is created, named by id as well.
+	req = kmsg.NewPtrTxnOffsetCommitRequest()
+	p.fence(req, nil)
+	require.Len(t, req.Topics, 1)
+	require.Equal(t, "ev", req.Topics[0].Topic)
+	require.Equal(t, [16]byte{7}, req.Topics[0].TopicID)
+	require.Len(t, req.Topics[0].Partitions, 3)
+
+	// Nothing held: no entry at all.
+	p.parts = map[int32]*partition{}
+	req = kmsg.NewPtrTxnOffsetCommitRequest()
+	p.fence(req, nil)
+	require.Empty(t, req.Topics)
+}
