@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -80,7 +79,7 @@ type Layout struct {
 
 // Ensure creates the missing topics and checks the existing ones: the
 // changelog must have the events topic's partition count and
-// cleanup.policy=compact. It never changes an existing topic.
+// cleanup.policy=compact, and nothing else. It never changes an existing topic.
 func Ensure(ctx context.Context, cl *kgo.Client, names Names, spec Spec) (Layout, error) {
 	adm := admin{cl: cl, Client: kadm.NewClient(cl)}
 	if err := names.Validate(); err != nil {
@@ -200,11 +199,26 @@ func checkCompacted(ctx context.Context, adm admin, topic string) error {
 			policy = *c.Value
 		}
 	}
-	if !slices.Contains(strings.Split(strings.ReplaceAll(policy, " ", ""), ","), "compact") {
-		return fmt.Errorf("%w: changelog topic %q has cleanup.policy=%s; it must include compact: kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact",
+	// Exactly compact: with delete beside it (compact,delete or
+	// delete,compact), time retention removes the records of processes
+	// that are still pending, and a restore would forget them.
+	if !onlyCompact(policy) {
+		return fmt.Errorf("%w: changelog topic %q has cleanup.policy=%s; it must be exactly compact (with delete, time retention deletes pending processes): kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact (kadm: AlterTopicConfigs with SetConfig cleanup.policy=compact)",
 			ErrMismatch, topic, policy, topic)
 	}
 	return nil
+}
+
+// onlyCompact reports whether a cleanup.policy list names compact and
+// nothing else (spaces around the items are ignored).
+func onlyCompact(policy string) bool {
+	items := strings.Split(policy, ",")
+	for _, it := range items {
+		if strings.TrimSpace(it) != "compact" {
+			return false
+		}
+	}
+	return len(items) > 0
 }
 
 // PartitionFor returns the partition a keyed record lands on in a topic of

@@ -198,22 +198,22 @@ func TestEnsurePartitionMismatch(t *testing.T) {
 
 func TestEnsureCleanupPolicy(t *testing.T) {
 	cases := []struct {
+		name     string
 		policy   *string // nil: not set on the topic
 		mismatch bool
+		found    string // the value the error must name
 	}{
-		{kadm.StringPtr("delete"), true},
-		{nil, true}, // Kafka's default is delete
-		{kadm.StringPtr("compact"), false},
-		{kadm.StringPtr("compact,delete"), false},
-		{kadm.StringPtr("delete,compact"), false},
+		{"delete", kadm.StringPtr("delete"), true, "cleanup.policy=delete"},
+		{"unset", nil, true, "cleanup.policy=delete"}, // Kafka's default is delete
+		{"compact", kadm.StringPtr("compact"), false, ""},
+		// With delete beside compact, time retention deletes the records
+		// of pending processes: refused like delete alone.
+		{"compact,delete", kadm.StringPtr("compact,delete"), true, "cleanup.policy=compact,delete"},
+		{"delete,compact", kadm.StringPtr("delete,compact"), true, "cleanup.policy=delete,compact"},
 	}
 	cl, adm := startBroker(t)
 	for i, c := range cases {
-		name := "<unset>"
-		if c.policy != nil {
-			name = *c.policy
-		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			names := testNames(fmt.Sprintf("policy%d", i))
 			var cfg map[string]*string
@@ -221,6 +221,7 @@ func TestEnsureCleanupPolicy(t *testing.T) {
 				cfg = map[string]*string{"cleanup.policy": c.policy}
 			}
 			createTopic(t, ctx, adm, names.Changelog, 2, cfg)
+			before, _ := topicConfig(t, ctx, adm, names.Changelog, "cleanup.policy")
 			layout, err := Ensure(ctx, cl, names, Spec{Partitions: 2})
 			if !c.mismatch {
 				if err != nil || layout.Partitions != 2 {
@@ -231,15 +232,40 @@ func TestEnsureCleanupPolicy(t *testing.T) {
 			if !errors.Is(err, ErrMismatch) {
 				t.Fatalf("Ensure = %v, want ErrMismatch", err)
 			}
-			for _, want := range []string{names.Changelog, "cleanup.policy=delete", "compact"} {
+			for _, want := range []string{
+				fmt.Sprintf("%q", names.Changelog), // the topic
+				c.found + ";",                      // the value found
+				"must be exactly compact",
+				// the fix, runnable as printed
+				"kafka-configs.sh --alter --entity-type topics --entity-name " + names.Changelog + " --add-config cleanup.policy=compact",
+			} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not contain %q", err, want)
 				}
 			}
-			if p, _ := topicConfig(t, ctx, adm, names.Changelog, "cleanup.policy"); p == "compact" {
-				t.Errorf("Ensure changed the changelog's policy to compact; it must never change an existing topic")
+			if after, _ := topicConfig(t, ctx, adm, names.Changelog, "cleanup.policy"); after != before {
+				t.Errorf("Ensure changed the changelog's policy from %q to %q; it must never change an existing topic", before, after)
 			}
 		})
+	}
+}
+
+func TestOnlyCompact(t *testing.T) {
+	for policy, want := range map[string]bool{
+		"compact":         true,
+		" compact ":       true,
+		"compact,compact": true,
+		"":                false,
+		"delete":          false,
+		"compact,delete":  false,
+		"delete,compact":  false,
+		"compact, delete": false,
+		"compact,":        false,
+		"Compact":         false,
+	} {
+		if got := onlyCompact(policy); got != want {
+			t.Errorf("onlyCompact(%q) = %v, want %v", policy, got, want)
+		}
 	}
 }
 
