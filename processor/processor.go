@@ -209,7 +209,7 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		kgo.TransactionalID(p.cfg.TransactionalID()),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
-		kgo.ProducerLinger(0), // KAFKA-NOTES: the default linger adds ~11 ms to every transaction
+		kgo.ProducerLinger(0), // the default 10 ms linger added ~11 ms to every transaction
 		// A fetch in flight while a partition is paused for its restore
 		// does not see it resumed; a short long-poll bounds that delay
 		// (franz-go's default of 5 s showed as 5 s of latency after every
@@ -400,7 +400,7 @@ func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 
 // onRevoked and onLost reach us only while GroupTransactSession has no
 // revoke or loss pending: it drops later ones until End runs
-// (KAFKA-NOTES). The count makes the loop call End soon after each one
+// (franz-go v1.22.3, txn.go). The count makes the loop call End soon after each one
 // (endNoted), and reconcile catches any that the session dropped before.
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	p.noted.Add(1)
@@ -562,7 +562,7 @@ func (p *Processor) Held() []int32 {
 
 // endNoted calls End when a revoke or loss was noted since the last one,
 // and nothing else would call it: GroupTransactSession passes no further
-// revoke to onRevoked until End clears the one it saw (KAFKA-NOTES), so an
+// revoke to onRevoked until End clears the one it saw (franz-go txn.go), so an
 // idle loop that ended no transaction would never hear of the next one.
 // Not in a transaction, End aborts nothing and resets the positions to the
 // committed offsets, which they are at between two transactions.

@@ -47,7 +47,7 @@ func Start(o Options) (*Broker, error) {
 		kfake.Ports(o.Port),
 		kfake.BrokerConfigs(map[string]string{
 			// kfake's compaction ignores the last stable offset and can drop
-			// a committed value while a transaction is open (KAFKA-NOTES.md);
+			// a committed value while a transaction is open (measured with the pinned kfake);
 			// the changelog is only compacted on a real broker. ~285 years:
 			// the largest interval kfake's timer accepts.
 			"log.cleaner.backoff.ms": "9000000000000",
