@@ -29,16 +29,21 @@ type env struct {
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	b, err := embedded.StartAnyPort(embedded.Options{})
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
 	n := testSeq.Add(1)
-	names := topics.Names{
+	return newEnvNamed(t, topics.Names{
 		Events:    fmt.Sprintf("ev-%d", n),
 		Commands:  fmt.Sprintf("cmd-%d", n),
 		Changelog: fmt.Sprintf("cl-%d", n),
 		DLQ:       fmt.Sprintf("dlq-%d", n),
-	}
+	})
+}
+
+// newEnvNamed is newEnv with the topic names given.
+func newEnvNamed(t *testing.T, names topics.Names) env {
+	t.Helper()
+	b, err := embedded.StartAnyPort(embedded.Options{})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
 	cl := newClient(t, b.Addr())
 	_, err = topics.Ensure(testCtx(t), cl, names, topics.Spec{Partitions: testPartitions})
 	require.NoError(t, err)
@@ -104,4 +109,41 @@ func recordCount(t *testing.T, addr, topic string) int64 {
 	var n int64
 	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
 	return n
+}
+
+// readToEnd reads topic (read_committed) up to its current end, markers
+// included in the count but not returned.
+func readToEnd(t *testing.T, addr, topic string) []*kgo.Record {
+	t.Helper()
+	ends, err := kadm.NewClient(newClient(t, addr)).ListEndOffsets(testCtx(t), topic)
+	require.NoError(t, err)
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	cl := newClient(t, addr,
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "read %s: partitions %v not read to their end", topic, left)
+		fs.EachError(func(_ string, _ int32, err error) { require.NoError(t, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				recs = append(recs, r)
+			}
+		})
+	}
+	return recs
 }

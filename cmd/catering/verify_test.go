@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/processor"
+	"github.com/catering-match/catering-match/state"
+	"github.com/catering-match/catering-match/topics"
 )
 
 func TestVerifyUsageErrors(t *testing.T) {
@@ -32,6 +34,7 @@ func TestVerifyUsageErrors(t *testing.T) {
 		{[]string{"verify", "--match-timeout", "-1h"}, "--match-timeout -1h0m0s must be positive"},
 		{[]string{"verify", "--time-tolerance", "-1m"}, "--time-tolerance -1m0s must not be negative"},
 		{[]string{"verify", "--dlq-topic", "x", "--commands-topic", "x"}, "three different topics"},
+		{[]string{"verify", "--changelog-topic", "catering-events"}, `--changelog-topic "catering-events" must differ`},
 		{[]string{"verify", "--brokers", "localhost"}, `--brokers "localhost"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -43,7 +46,7 @@ func TestVerifyUsageErrors(t *testing.T) {
 	}
 	r := runCmd(t, nil, "verify", "-h")
 	require.Equal(t, 0, r.code)
-	for _, w := range []string{"CATERING_GROUP", "CATERING_MAX_HISTORY", "CATERING_TIME_TOLERANCE", "(default 336h0m0s)", "(default 168h0m0s)", "(default 10m0s)", "(default 1000)", "(default 1m0s)"} {
+	for _, w := range []string{"CATERING_GROUP", "CATERING_CHANGELOG_TOPIC", "X-events: X-changelog", "CATERING_MAX_HISTORY", "CATERING_TIME_TOLERANCE", "(default 336h0m0s)", "(default 168h0m0s)", "(default 10m0s)", "(default 1000)", "(default 1m0s)"} {
 		require.Contains(t, r.stderr, w)
 	}
 }
@@ -129,6 +132,8 @@ func TestVerifyHandWritten(t *testing.T) {
 	r := runCmd(t, nil, args...)
 	require.Equal(t, 0, r.code)
 	require.Contains(t, r.stdout, "OK: all guarantees hold")
+	// ev-N derives no changelog name: not audited, and said so.
+	require.Contains(t, r.stdout, "changelog not audited: no changelog name follows from --events-topic "+n.Events+"; pass --changelog-topic\n")
 	for _, w := range []string{"events read:                18", "orders:                     5", "matched orders:             4", "commands read:              4", "dead letters read:          3", "malformed:                  3", "duplicates:                 1", "other types:                1", "terminal skips:             1"} {
 		require.Contains(t, r.stdout, w)
 	}
@@ -254,28 +259,27 @@ func workload(topic string, seed uint64, orders int) []*kgo.Record {
 	return out
 }
 
-// The real service, in process, on a generated workload: verify agrees.
-func TestVerifyAgainstService(t *testing.T) {
-	e := newEnv(t)
-	n := e.names
-	recs := workload(n.Events, 42, 300)
-	require.NoError(t, newClient(t, e.addr, kgo.ProducerLinger(0)).ProduceSync(testCtx(t), recs...).FirstErr())
-
+// startService runs the service in process on e's topics until the test
+// ends; it returns the processor and its group.
+func startService(t *testing.T, e env, maxHistory int) (*processor.Processor, string) {
+	t.Helper()
 	cfg := processor.DefaultConfig()
 	cfg.Brokers = []string{e.addr}
-	cfg.Group = "g-" + n.Events
+	cfg.Group = "g-" + e.names.Events
 	cfg.InstanceID = "i1"
-	cfg.Topics = n
+	cfg.Topics = e.names
 	cfg.Spec.Partitions = testPartitions
 	cfg.SessionTimeout = 6 * time.Second
-	cfg.Limits.MaxHistory = 6
+	if maxHistory > 0 {
+		cfg.Limits.MaxHistory = maxHistory
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := processor.New(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -283,23 +287,37 @@ func TestVerifyAgainstService(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Errorf("processor did not stop")
 		}
-	}()
+	})
+	return p, cfg.Group
+}
+
+// The real service, in process, on a generated workload: verify agrees.
+func TestVerifyAgainstService(t *testing.T) {
+	e := newEnv(t)
+	n := e.names
+	recs := workload(n.Events, 42, 300)
+	require.NoError(t, newClient(t, e.addr, kgo.ProducerLinger(0)).ProduceSync(testCtx(t), recs...).FirstErr())
+	p, group := startService(t, e, 6)
 
 	var stdout, stderr strings.Builder
 	vctx, vcancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer vcancel()
 	code := run(vctx, []string{"verify", "--brokers", e.addr, "--events-topic", n.Events, "--commands-topic", n.Commands,
-		"--dlq-topic", n.DLQ, "--group", cfg.Group, "--wait", "60s", "--max-history", "6", "--json", "--show", "0"}, nil, &stdout, &stderr)
+		"--dlq-topic", n.DLQ, "--changelog-topic", n.Changelog, "--group", group, "--wait", "60s", "--max-history", "6", "--json", "--show", "0"}, nil, &stdout, &stderr)
 	t.Logf("verify: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	require.Equal(t, 0, code)
 	var rep struct {
-		OK     bool             `json:"ok"`
-		Counts map[string]int64 `json:"counts"`
+		OK             bool             `json:"ok"`
+		Counts         map[string]int64 `json:"counts"`
+		ChangelogTopic string           `json:"changelog_topic"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
 	require.True(t, rep.OK)
+	require.Equal(t, n.Changelog, rep.ChangelogTopic)
 	c := rep.Counts
 	require.Equal(t, int64(len(recs)), c["events"])
+	require.Positive(t, c["changelog_records"])
+	require.Positive(t, c["changelog_live"])
 	require.Positive(t, c["matched"])
 	require.Positive(t, c["malformed"])
 	require.Positive(t, c["history_full"])
@@ -325,4 +343,96 @@ func TestVerifyAgainstService(t *testing.T) {
 	require.Equal(t, s.HistoryFull.Load(), c["history_full"])
 	require.Equal(t, s.CommandsIssued.Load(), c["commands"])
 	require.Equal(t, s.DeadLettered.Load(), c["dead_letters"])
+}
+
+// The changelog audited end to end: the service's changelog passes, found
+// without --changelog-topic (X-events: X-changelog); a stale MatchExpired
+// written over a confirmed order's record (issue 9: a stale holder's tick)
+// is reported with the order named, and verify exits 1.
+func TestVerifyChangelogStaleRecord(t *testing.T) {
+	id := fmt.Sprintf("stale-%d", testSeq.Add(1))
+	e := newEnvNamed(t, topics.Names{Events: id + "-events", Commands: id + "-commands", Changelog: id + "-changelog", DLQ: id + "-dlq"})
+	n := e.names
+	ev := func(eid, typ, order string) *kgo.Record {
+		return &kgo.Record{Topic: n.Events, Key: []byte(order), Value: eventValue(eid, typ, order, "menu-a")}
+	}
+	require.NoError(t, newClient(t, e.addr).ProduceSync(testCtx(t),
+		ev("s1-c", "CustomerConfirmedMenu", "s1"), ev("s1-k", "CatererConfirmedMenu", "s1"),
+		ev("s2-c", "CustomerConfirmedMenu", "s2"),
+		ev("s3-k", "CatererConfirmedMenu", "s3"), ev("s3-c", "CustomerConfirmedMenu", "s3"),
+	).FirstErr())
+	_, group := startService(t, e, 0)
+
+	args := []string{"verify", "--brokers", e.addr, "--events-topic", n.Events, "--commands-topic", n.Commands,
+		"--dlq-topic", n.DLQ, "--group", group, "--wait", "30s"}
+	r := runCmd(t, nil, args...)
+	require.Equal(t, 0, r.code)
+	require.Contains(t, r.stdout, "OK: all guarantees hold")
+	require.Regexp(t, `changelog records read: +\d+ +\(`+n.Changelog+`\)`, r.stdout)
+	require.Regexp(t, `changelog processes: +3 `, r.stdout)
+	require.NotContains(t, r.stdout, "changelog not audited")
+
+	// The stale record: s1's first entry, then MatchExpired, in s1's
+	// changelog partition, committed.
+	recs := readToEnd(t, e.addr, n.Changelog)
+	var latest *kgo.Record
+	for _, rec := range recs {
+		if string(rec.Key) == "s1" && (latest == nil || rec.Offset > latest.Offset) {
+			latest = rec
+		}
+	}
+	require.NotNil(t, latest, "no changelog record of s1")
+	_, history, err := topics.DecodeProcess(latest.Key, latest.Value)
+	require.NoError(t, err)
+	require.Equal(t, "ConfirmOrderIssued", history[len(history)-1].Type)
+	stale := append(slices.Clone(history[:1]), state.Entry{ID: "stale-expiry", Type: state.MatchExpired, At: time.Now().UTC()})
+	txn := newClient(t, e.addr, kgo.TransactionalID("stale-"+n.Changelog), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	transact(t, txn, true, &kgo.Record{Topic: n.Changelog, Partition: latest.Partition, Key: []byte("s1"), Value: topics.EncodeProcess("s1", stale)})
+
+	r = runCmd(t, nil, args...)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stdout, "VIOLATIONS: 1\n")
+	require.Regexp(t, `order "s1": changelog: latest record at `+n.Changelog+`\[\d+\]@\d+ is expired \(MatchExpired\) but ConfirmOrder exists at `+n.Commands+`\[\d+\]@0; missing event "s1-k" \(CatererConfirmedMenu\) at `+n.Events+`\[\d+\]@1`, r.stdout)
+	require.Regexp(t, `    changelog `+n.Changelog+`\[\d+\]@\d+: CustomerConfirmedMenu "s1-c" menu=menu-a, MatchExpired "stale-expiry"`, r.stdout)
+	require.Contains(t, r.stderr, "1 violations")
+
+	// The same, as JSON.
+	r = runCmd(t, nil, append(args, "--json")...)
+	require.Equal(t, 1, r.code)
+	var rep struct {
+		OK        bool `json:"ok"`
+		Offending []struct {
+			OrderID  string   `json:"order_id"`
+			Problems []string `json:"problems"`
+		} `json:"offending"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	require.False(t, rep.OK)
+	require.Len(t, rep.Offending, 1)
+	require.Equal(t, "s1", rep.Offending[0].OrderID)
+	require.Contains(t, rep.Offending[0].Problems[0], "is expired (MatchExpired) but ConfirmOrder exists")
+
+	// --changelog-topic -: the changelog is not audited, and the rest holds.
+	r = runCmd(t, nil, append(args, "--changelog-topic", "-")...)
+	require.Equal(t, 0, r.code)
+	require.Contains(t, r.stdout, "changelog not audited: --changelog-topic - was given\n")
+
+	// A --changelog-topic that does not exist is an error, not a skip.
+	r = runCmd(t, nil, append(args, "--changelog-topic", "nope")...)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "topic nope does not exist")
+}
+
+func TestDerivedChangelog(t *testing.T) {
+	for events, want := range map[string]string{
+		"catering-events":     "catering-match-changelog",
+		"shop-events":         "shop-changelog",
+		"a-b-1-events":        "a-b-1-changelog",
+		"-events":             "",
+		"events":              "",
+		"ev-3":                "",
+		"catering-events-dlq": "",
+	} {
+		require.Equal(t, want, derivedChangelog(events), events)
+	}
 }

@@ -1,6 +1,7 @@
 // Package audit checks, from the outside, that catering-match kept
-// DOMAIN.md's guarantees: it reads the events, the commands and the dead
-// letters, computes what the rules call for with its own model, and compares.
+// DOMAIN.md's guarantees: it reads the events, the commands, the dead
+// letters and (optionally) the changelog, computes what the rules call for
+// with its own model, and compares.
 //
 // It shares no code with the service (not state/, topics/ or processor/):
 // a bug in the service's decoder or fold would otherwise hide from its
@@ -42,12 +43,16 @@ const (
 type Config struct {
 	// Topic names, for messages; the DLQ's dlq-topic must name EventsTopic.
 	EventsTopic, CommandsTopic, DLQTopic string
+	// ChangelogTopic, when set, turns on the changelog check: add its
+	// records with AddChangelog. Empty: the changelog is not audited.
+	ChangelogTopic string
 	Limits
 }
 
-// Auditor collects the records of the three topics and checks them.
-// Add the events of each partition in offset order; commands and dead
-// letters in any order. It is not safe for concurrent use.
+// Auditor collects the records of the topics and checks them. Add the
+// events and the changelog records of each partition in offset order;
+// commands and dead letters in any order. It is not safe for concurrent
+// use.
 type Auditor struct {
 	cfg Config
 
@@ -59,6 +64,13 @@ type Auditor struct {
 	commands   []*commandRec
 	dead       []*deadRec
 	unprocessd int
+
+	changelog map[changeKey]*changeRec // latest record per partition and key
+	clRead    int                      // changelog records read
+	clSkipped string                   // why the changelog is not audited
+	now       time.Time                // when the changelog was read (SetNow)
+	latest    time.Time                // latest record timestamp seen
+	byEventID map[string][]*eventRec   // well-formed events by id, for messages
 }
 
 // New returns an Auditor for a service configured as cfg.
@@ -68,7 +80,7 @@ func New(cfg Config) (*Auditor, error) {
 	}
 	return &Auditor{
 		cfg: cfg, byCoord: map[coord]*eventRec{}, lastAt: map[int32]time.Time{},
-		starts: map[int32]int64{}, orders: map[string]*orderRec{},
+		starts: map[int32]int64{}, orders: map[string]*orderRec{}, changelog: map[changeKey]*changeRec{},
 	}, nil
 }
 
@@ -136,6 +148,7 @@ func (a *Auditor) AddEvent(r *kgo.Record, processed bool) {
 		at = last // processed in order: not before any earlier record's time
 	}
 	a.lastAt[r.Partition] = at
+	a.seen(at)
 	e := &eventRec{
 		coord: coord{r.Partition, r.Offset}, key: r.Key, valueSum: sha256.Sum256(r.Value),
 		headerSum: headerSum(r.Headers), at: at, processed: processed,
@@ -179,6 +192,7 @@ func (a *Auditor) order(id string) *orderRec {
 
 // AddCommand adds a record of the commands topic (read_committed).
 func (a *Auditor) AddCommand(r *kgo.Record) {
+	a.seen(r.Timestamp)
 	c := &commandRec{coord: coord{r.Partition, r.Offset}, key: r.Key}
 	c.cmd, c.problems, c.json = DecodeCommand(r.Value)
 	for _, h := range r.Headers {
@@ -276,6 +290,12 @@ type Counts struct {
 	Commands      int `json:"commands"`       // commands read
 	DeadLetters   int `json:"dead_letters"`   // dead letters read
 	Uncertain     int `json:"uncertain"`      // orders near a time boundary
+
+	// The changelog, when audited: records read, and the latest record of
+	// each key that holds a process or is a tombstone.
+	ChangelogRecords    int `json:"changelog_records"`
+	ChangelogLive       int `json:"changelog_live"`
+	ChangelogTombstones int `json:"changelog_tombstones"`
 }
 
 // Offense is one offending (or uncertain) order, or a record that belongs
@@ -286,6 +306,8 @@ type Offense struct {
 	Problems   []string    `json:"problems"`
 	Events     []EventView `json:"events,omitempty"`
 	MoreEvents int         `json:"more_events,omitempty"`
+	// Changelog holds the order's latest changelog records (when audited).
+	Changelog []ChangelogView `json:"changelog,omitempty"`
 
 	sortKey [3]int64
 }
@@ -312,6 +334,10 @@ type Report struct {
 	Offending  []Offense `json:"offending"`
 	Uncertain  []Offense `json:"uncertain"`
 	Warnings   []string  `json:"warnings"`
+	// ChangelogTopic is the changelog audited; empty when it was not, and
+	// ChangelogNotAudited says why.
+	ChangelogTopic      string `json:"changelog_topic,omitempty"`
+	ChangelogNotAudited string `json:"changelog_not_audited,omitempty"`
 }
 
 // maxEventsShown bounds the events listed for one offense.
@@ -325,9 +351,16 @@ func (a *Auditor) Check() *Report {
 	for _, e := range a.events {
 		e.dead = nil
 	}
-	rep := &Report{Offending: []Offense{}, Uncertain: []Offense{}, Warnings: []string{}}
+	rep := &Report{Offending: []Offense{}, Uncertain: []Offense{}, Warnings: []string{}, ChangelogTopic: a.cfg.ChangelogTopic}
+	if !a.auditsChangelog() {
+		rep.ChangelogNotAudited = a.clSkipped
+		if rep.ChangelogNotAudited == "" {
+			rep.ChangelogNotAudited = "no changelog topic given"
+		}
+	}
 	c := &rep.Counts
 	c.Events, c.Unprocessed, c.Commands, c.DeadLetters = len(a.events), a.unprocessd, len(a.commands), len(a.dead)
+	c.ChangelogRecords = a.clRead
 	problems := map[string][]string{} // order id -> problems
 	addRecordOffense := func(record string, key [3]int64, p ...string) {
 		rep.Offending = append(rep.Offending, Offense{Record: record, Problems: p, sortKey: key})
@@ -362,6 +395,9 @@ func (a *Auditor) Check() *Report {
 	for _, p := range parts {
 		if s := a.starts[p]; s > 0 {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s partition %d starts at offset %d (older records deleted): orders with deleted events cannot be judged exactly", a.cfg.EventsTopic, p, s))
+			if a.auditsChangelog() {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s partition %d is not checked: its orders' first events may be among those deleted", a.cfg.ChangelogTopic, p))
+			}
 		}
 	}
 
@@ -414,6 +450,17 @@ func (a *Auditor) Check() *Report {
 		}
 	}
 
+	// The changelog: records no group of events explains.
+	if a.auditsChangelog() {
+		a.byEventID = map[string][]*eventRec{}
+		for _, e := range a.events {
+			if e.malformed == "" {
+				a.byEventID[e.ev.ID] = append(a.byEventID[e.ev.ID], e)
+			}
+		}
+		a.changelogRecords(rep, problems)
+	}
+
 	// Orders: the topics must agree with one possible outcome.
 	ids := make([]string, 0, len(a.orders))
 	for id := range a.orders {
@@ -426,7 +473,7 @@ func (a *Auditor) Check() *Report {
 		if len(o.groups) > 1 {
 			split++
 		}
-		combos, capped := possible(o, a.cfg.Limits)
+		combos, capped := possible(o, a.cfg.Limits, a.auditsChangelog())
 		nominal := combos[0]
 		if len(o.groups) > 0 {
 			c.Orders++
@@ -516,10 +563,10 @@ func sortOffenses(os []Offense) {
 
 // possible returns the order's possible outcomes, one per group in each
 // combination; the first combination is the nominal one.
-func possible(o *orderRec, l Limits) (combos [][]Outcome, capped bool) {
+func possible(o *orderRec, l Limits, detail bool) (combos [][]Outcome, capped bool) {
 	combos = [][]Outcome{{}}
 	for _, g := range o.groups {
-		outs, c := Possible(g.steps, l)
+		outs, c := possibleOutcomes(g.steps, l, detail)
 		capped = capped || c
 		var next [][]Outcome
 		for _, combo := range combos {
@@ -543,12 +590,18 @@ type expectation struct {
 }
 
 // evaluate returns what disagrees between the topics and one outcome of
-// the order: its commands and the dead letters of its well-formed events.
+// the order: its commands, the dead letters of its well-formed events and,
+// when audited, its latest changelog records.
 func (a *Auditor) evaluate(o *orderRec, combo []Outcome) []string {
 	var p []string
 	var exp []expectation
 	for gi, g := range o.groups {
 		out := combo[gi]
+		if a.auditsChangelog() {
+			if cp := a.changelogProblem(o, g, &out); cp != "" {
+				p = append(p, cp)
+			}
+		}
 		for _, c := range out.Commands {
 			exp = append(exp, expectation{c, a.byCoord[coord{c.Partition, c.Offset}].processed})
 		}
@@ -691,7 +744,7 @@ func (a *Auditor) compareDead(e *eventRec, d *deadRec, reason string) []string {
 
 // offense builds the report entry of an order.
 func (a *Auditor) offense(o *orderRec, problems []string, nominal []Outcome) Offense {
-	off := Offense{OrderID: o.id, Problems: problems, sortKey: [3]int64{3, 0, 0}}
+	off := Offense{OrderID: o.id, Problems: problems, sortKey: [3]int64{3, 0, 0}, Changelog: a.changelogViews(o.id)}
 	switch {
 	case len(o.records) > 0:
 		off.sortKey = [3]int64{0, int64(o.records[0].partition), o.records[0].offset}

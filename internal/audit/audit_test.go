@@ -31,6 +31,10 @@ type fixture struct {
 	processed  map[int32]int64        // events partition -> processed end (nil: all)
 	limits     Limits
 	eventStart map[int32]int64
+	changelog  []*kgo.Record // in the order they are added
+	audit      bool          // audit the changelog (topic clTopic)
+	skip       string        // else: why not (SkipChangelog)
+	now        time.Time     // when the changelog was read (SetNow)
 }
 
 func newFixture() *fixture {
@@ -109,8 +113,21 @@ func (f *fixture) deadLetter(r *kgo.Record, reason string) *kgo.Record {
 
 func (f *fixture) check(t *testing.T) *Report {
 	t.Helper()
-	a, err := New(Config{EventsTopic: evTopic, CommandsTopic: cmdTopic, DLQTopic: dlqTopic, Limits: f.limits})
+	cfg := Config{EventsTopic: evTopic, CommandsTopic: cmdTopic, DLQTopic: dlqTopic, Limits: f.limits}
+	if f.audit {
+		cfg.ChangelogTopic = clTopic
+	}
+	a, err := New(cfg)
 	require.NoError(t, err)
+	if f.skip != "" {
+		a.SkipChangelog(f.skip)
+	}
+	if !f.now.IsZero() {
+		a.SetNow(f.now)
+	}
+	for _, r := range f.changelog {
+		a.AddChangelog(r)
+	}
 	for p, s := range f.eventStart {
 		a.SetEventsStart(p, s)
 	}

@@ -88,7 +88,50 @@ type Outcome struct {
 	Commands     []Expected // in order
 	Expired      int        // processes that expired
 	Incarnations int        // processes started (more than 1: forgotten and restarted)
+	Procs        []Proc     // one per process started, in order: what its changelog record holds
 }
+
+// Proc is one process (incarnation) of an outcome: what its changelog
+// record must hold after the steps before some index k.
+type Proc struct {
+	Start   int       // index of the step that started it (always applied)
+	Applied []int     // indices of the steps it applied, in order
+	First   time.Time // processing time of its first applied event
+	// Decided is the index of the step at which the process became
+	// terminal: the step that completed the match (Confirmed), or the step
+	// that found it past its deadline and expired it first; -1 when it is
+	// still pending after the last step.
+	Decided   int
+	Confirmed bool
+	MenuID    string    // the confirmed menu
+	Ended     time.Time // when it became terminal
+}
+
+// At returns the process's state after the steps before index k: the
+// steps it applied so far and its status, "pending", "confirmed" or
+// "expired" (the expiry that a later step found is counted only once that
+// step is; a tick may have written it earlier, see the changelog check).
+func (p *Proc) At(k int) (applied []int, status string) {
+	for _, i := range p.Applied {
+		if i < k {
+			applied = append(applied, i)
+		}
+	}
+	switch {
+	case p.Decided < 0 || p.Decided >= k:
+		return applied, statusPending
+	case p.Confirmed:
+		return applied, statusConfirmed
+	}
+	return applied, statusExpired
+}
+
+// The statuses of a process, as the changelog check names them.
+const (
+	statusPending   = "pending"
+	statusConfirmed = "confirmed"
+	statusExpired   = "expired"
+)
 
 // refused reports whether step i was dead-lettered as history full.
 func (o *Outcome) refused(i int) bool { return o.Results[i] == HistoryFull }
@@ -105,6 +148,21 @@ func (o *Outcome) signature() string {
 		if r == HistoryFull {
 			fmt.Fprintf(&b, "f%d;", i)
 		}
+	}
+	return b.String()
+}
+
+// detailSignature identifies everything an outcome puts on the topics,
+// the changelog included: besides its signature, each step's result and
+// process, and where each process was decided.
+func (o *Outcome) detailSignature() string {
+	var b strings.Builder
+	b.WriteString(o.signature())
+	for _, r := range o.Results {
+		fmt.Fprintf(&b, "%d", r)
+	}
+	for _, p := range o.Procs {
+		fmt.Fprintf(&b, ";p%d/%d/%t", p.Start, p.Decided, p.Confirmed)
 	}
 	return b.String()
 }
@@ -139,6 +197,7 @@ func (exact) atOrAfter(t, boundary time.Time) bool { return !t.Before(boundary) 
 func simulate(steps []Step, l Limits, c chooser) Outcome {
 	out := Outcome{Results: make([]Result, len(steps))}
 	var p *process
+	var cur *Proc // p's entry in out.Procs
 	for i, s := range steps {
 		switch s.Type {
 		case CustomerConfirmedMenu, CatererConfirmedMenu, CatererDeclinedMenu:
@@ -150,6 +209,7 @@ func simulate(steps []Step, l Limits, c chooser) Outcome {
 			// Rule 6: expired at its deadline (the service's tick).
 			p.terminal, p.ended = true, p.first.Add(l.MatchTimeout)
 			out.Expired++
+			cur.Decided, cur.Ended = i, p.ended
 		}
 		if p != nil && p.terminal && c.atOrAfter(s.At, p.ended.Add(l.Retention)) {
 			p = nil // rule 7: forgotten; this event starts a new process
@@ -157,7 +217,9 @@ func simulate(steps []Step, l Limits, c chooser) Outcome {
 		if p == nil {
 			p = &process{applied: map[string]bool{}, customer: map[string]bool{}, caterer: map[string]bool{}}
 			out.Incarnations++
+			out.Procs = append(out.Procs, Proc{Start: i, Decided: -1})
 		}
+		cur = &out.Procs[len(out.Procs)-1] // re-taken: append may have moved it
 		switch {
 		case p.applied[s.ID]:
 			out.Results[i] = SkippedDuplicate // rule 1
@@ -172,7 +234,9 @@ func simulate(steps []Step, l Limits, c chooser) Outcome {
 		out.Results[i] = Applied
 		if p.count == 0 {
 			p.first = s.At
+			cur.First = s.At
 		}
+		cur.Applied = append(cur.Applied, i)
 		p.applied[s.ID] = true
 		p.count++
 		switch s.Type {
@@ -185,6 +249,7 @@ func simulate(steps []Step, l Limits, c chooser) Outcome {
 		}
 		if p.customer[s.MenuID] && p.caterer[s.MenuID] { // rule 4
 			p.terminal, p.ended = true, s.At
+			cur.Decided, cur.Confirmed, cur.MenuID, cur.Ended = i, true, s.MenuID, s.At
 			out.Commands = append(out.Commands, Expected{
 				MenuID: s.MenuID, CausationID: s.ID, Partition: s.Partition, Offset: s.Offset, Incarnation: out.Incarnations,
 			})
@@ -202,6 +267,12 @@ const maxBranches = 64
 // others are distinct. capped is true when there were too many such
 // comparisons to explore them all.
 func Possible(steps []Step, l Limits) (outs []Outcome, capped bool) {
+	return possibleOutcomes(steps, l, false)
+}
+
+// possibleOutcomes is Possible; with detail, outcomes that differ only in
+// what the changelog holds are distinct too.
+func possibleOutcomes(steps []Step, l Limits, detail bool) (outs []Outcome, capped bool) {
 	seen := map[string]bool{}
 	runs := 0
 	var explore func(prefix []bool)
@@ -213,7 +284,11 @@ func Possible(steps []Step, l Limits) (outs []Outcome, capped bool) {
 		runs++
 		b := &brancher{tol: l.Tolerance, prefix: prefix}
 		o := simulate(steps, l, b)
-		if sig := o.signature(); !seen[sig] {
+		sig := o.signature()
+		if detail {
+			sig = o.detailSignature()
+		}
+		if !seen[sig] {
 			seen[sig] = true
 			outs = append(outs, o)
 		}

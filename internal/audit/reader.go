@@ -26,6 +26,9 @@ func ClientOpts() []kgo.Opt {
 // Source says what to read.
 type Source struct {
 	Events, Commands, DLQ string
+	// Changelog, when set, is read too (into AddChangelog), its end taken
+	// with the commands' and the DLQ's.
+	Changelog string
 	// Group, when set, is the service's consumer group: Read first waits
 	// until its committed offsets reach the events topic's end.
 	Group string
@@ -55,21 +58,25 @@ func (e *NotCaughtUpError) Error() string {
 	return msg
 }
 
-// Read snapshots the end of the three topics, reads each from its start to
+// Read snapshots the end of the topics, reads each from its start to
 // that end with cl (made with ClientOpts, read_committed) and adds every
 // record to a. Order: the events topic's end; with a Group, the wait for
-// the service to reach it; the commands' and DLQ's ends, each at a moment
-// with no transaction open; the events' end again. Events between the two
-// event snapshots may or may not have been processed: their output is
-// checked when present, not required.
+// the service to reach it; the commands', DLQ's and changelog's ends, each
+// at a moment with no transaction open (then a.SetNow); the events' end
+// again. Events between the two event snapshots may or may not have been
+// processed: their output is checked when present, not required.
 func Read(ctx context.Context, cl *kgo.Client, src Source, a *Auditor) error {
 	adm := kadm.NewClient(cl)
 	processed, err := stableEnds(ctx, adm, src.Events, src.Wait)
 	if err != nil {
 		return err
 	}
+	written := []string{src.Commands, src.DLQ}
+	if src.Changelog != "" {
+		written = append(written, src.Changelog)
+	}
 	starts := map[string]map[int32]int64{}
-	for _, t := range []string{src.Events, src.Commands, src.DLQ} {
+	for _, t := range append([]string{src.Events}, written...) {
 		if starts[t], err = startOffsets(ctx, adm, t); err != nil {
 			return err
 		}
@@ -80,10 +87,14 @@ func Read(ctx context.Context, cl *kgo.Client, src Source, a *Auditor) error {
 		}
 	}
 	ends := map[string]map[int32]int64{}
-	for _, t := range []string{src.Commands, src.DLQ, src.Events} {
+	for _, t := range written {
 		if ends[t], err = stableEnds(ctx, adm, t, src.Wait); err != nil {
 			return err
 		}
+	}
+	a.SetNow(time.Now())
+	if ends[src.Events], err = stableEnds(ctx, adm, src.Events, src.Wait); err != nil {
+		return err
 	}
 	for p, s := range starts[src.Events] {
 		a.SetEventsStart(p, s)
@@ -160,6 +171,8 @@ func Read(ctx context.Context, cl *kgo.Client, src Source, a *Auditor) error {
 				a.AddCommand(r)
 			case src.DLQ:
 				a.AddDeadLetter(r)
+			case src.Changelog:
+				a.AddChangelog(r)
 			}
 		})
 	}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
-// WriteText prints the report for a person: the counts, any warnings and
-// uncertain orders, then "OK: all guarantees hold" or "VIOLATIONS: N" and
-// the first show offending orders (show <= 0: all) with their events.
+// WriteText prints the report for a person: the counts, whether the
+// changelog was audited, any warnings and uncertain orders, then "OK: all
+// guarantees hold" or "VIOLATIONS: N" and the first show offending orders
+// (show <= 0: all) with their events and latest changelog records.
 func (r *Report) WriteText(w io.Writer, show int) error {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	c := r.Counts
@@ -30,8 +32,16 @@ func (r *Report) WriteText(w io.Writer, show int) error {
 	if c.Unprocessed > 0 {
 		fmt.Fprintf(tw, "not yet processed:\t%d\t(events after the snapshot: their output is checked if present)\n", c.Unprocessed)
 	}
+	if r.ChangelogTopic != "" {
+		fmt.Fprintf(tw, "changelog records read:\t%d\t(%s)\n", c.ChangelogRecords, r.ChangelogTopic)
+		fmt.Fprintf(tw, "changelog processes:\t%d\t(latest record of a key holds a process)\n", c.ChangelogLive)
+		fmt.Fprintf(tw, "changelog tombstones:\t%d\t(latest record of a key is a tombstone)\n", c.ChangelogTombstones)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.ChangelogTopic == "" && r.ChangelogNotAudited != "" {
+		fmt.Fprintf(w, "changelog not audited: %s\n", r.ChangelogNotAudited)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
@@ -76,6 +86,9 @@ func writeOffenses(w io.Writer, offs []Offense, show int) {
 		if o.MoreEvents > 0 {
 			fmt.Fprintf(w, "    ... %d more events\n", o.MoreEvents)
 		}
+		for _, c := range o.Changelog {
+			fmt.Fprintf(w, "    changelog %s: %s\n", c.Record, c.summary())
+		}
 	}
 }
 
@@ -91,4 +104,26 @@ func (r *Report) WriteJSON(w io.Writer, show int) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// summary is the record in one line: its entries' types and ids.
+func (c ChangelogView) summary() string {
+	switch {
+	case c.Tombstone:
+		return "tombstone"
+	case c.Invalid != "":
+		return "invalid (" + c.Invalid + ")"
+	}
+	parts := make([]string, len(c.History))
+	for i, e := range c.History {
+		parts[i] = e.Type + " " + strconv.Quote(clip(e.ID))
+		if e.MenuID != "" {
+			parts[i] += " menu=" + e.MenuID
+		}
+	}
+	s := strings.Join(parts, ", ")
+	if c.MoreEntries > 0 {
+		s += fmt.Sprintf(", ... %d more", c.MoreEntries)
+	}
+	return s
 }
