@@ -132,6 +132,7 @@ func TestPageLive(t *testing.T) {
 	require.Regexp(t, `^in 1h 59m$`, text(pending42+" td.deadline"), "the match timeout is 2h")
 	require.Regexp(t, `^\d+s$`, text(pending42+" td.age"))
 	require.Equal(t, "ready", text("#ready"))
+	require.Regexp(t, `^partitions held: (none|\d+(,\d+)*)$`, text("#held"))
 	require.Regexp(t, `^updated `, text("#updated"))
 	require.Empty(t, text("#error"))
 
