@@ -166,22 +166,19 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 		recs = append(recs, r)
 	}
 	produce(t, addr, recs...)
-	issued := func() int64 {
-		var n int64
-		for _, m := range live {
-			n += m.r.p.Stats().CommandsIssued.Load()
+	total := func(counter func(*Stats) int64) func() int64 {
+		return func() int64 {
+			var n int64
+			for _, m := range live {
+				n += counter(m.r.p.Stats())
+			}
+			return n
 		}
-		return n
 	}
+	issued := total(func(s *Stats) int64 { return s.CommandsIssued.Load() })
 	eventually(t, 60*time.Second, "the completed orders confirmed", func() bool { return issued() == orders/2 })
 	clk.Advance(2 * time.Hour)
-	expired := func() int64 {
-		var n int64
-		for _, m := range live {
-			n += m.r.p.Stats().Expired.Load()
-		}
-		return n
-	}
+	expired := total(func(s *Stats) int64 { return s.Expired.Load() })
 	eventually(t, 60*time.Second, "the other orders expired", func() bool { return expired() == orders/2 })
 	time.Sleep(500 * time.Millisecond) // more ticks: a stale holder would write now
 	require.EqualValues(t, orders/2, expired(), "an order expired twice: a partition had two holders")

@@ -567,18 +567,30 @@ func (p *Processor) Held() []int32 {
 // Not in a transaction, End aborts nothing and resets the positions to the
 // committed offsets, which they are at between two transactions.
 func (p *Processor) endNoted(sess *kgo.GroupTransactSession) error {
-	noted := p.noted.Load()
-	if noted == p.lastEndNoted {
+	if p.noted.Load() == p.lastEndNoted {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
 	defer cancel()
-	if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+	if _, _, err := p.end(ctx, sess, kgo.TryAbort); err != nil {
 		return classify(fmt.Errorf("end after a group change: %w", err))
 	}
-	p.lastEndNoted = noted
-	p.reconcileAt = time.Now()
 	return nil
+}
+
+// end is the one place the loop calls End. It reports whether a revoke or
+// loss was noted since the previous End, which is what can explain an
+// abort, and then schedules a reconcile: a later revoke may have been
+// dropped by the session while the earlier one's flag was still set.
+func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, try kgo.TransactionEndTry) (committed, groupChanged bool, err error) {
+	since, noted := p.lastEndNoted, p.noted.Load()
+	committed, err = sess.End(ctx, try)
+	p.lastEndNoted = noted
+	groupChanged = p.noted.Load() != since
+	if groupChanged {
+		p.reconcileAt = time.Now()
+	}
+	return committed, groupChanged, err
 }
 
 // reconcile compares the partitions held with the coordinator's record of
@@ -727,10 +739,8 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 		p.fence(req, committedOffsets)
 		return nil
 	})
-	noted := p.noted.Load()
-	committed, err := sess.End(fenced, kgo.TransactionEndTry(reason == ""))
-	p.lastEndNoted = noted
-	switch endOutcome(reason == "", committed, err, p.noted.Load() != noted) {
+	committed, groupChanged, err := p.end(fenced, sess, kgo.TransactionEndTry(reason == ""))
+	switch endOutcome(reason == "", committed, err, groupChanged) {
 	case outcomeUnknown:
 		// Nothing here may assume either way: the session is rebuilt and
 		// state restored from what the changelog really holds, where
