@@ -47,6 +47,12 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// RestoreConcurrency is how many partitions are restored at once.
 	RestoreConcurrency int
+	// Workers is how many partitions are decoded and applied in parallel
+	// within one poll (all in the poll's one transaction); 0 means
+	// runtime.GOMAXPROCS(0).
+	Workers int
+	// Namespace prefixes every metric name (default "catering_match").
+	Namespace string
 	// ClientOpts are extra franz-go options for every client (TLS, SASL, ...).
 	ClientOpts []kgo.Opt
 	// Clock is the processing-time clock; time.Now when nil.
@@ -75,8 +81,11 @@ func DefaultConfig() Config {
 		SessionTimeout:     10 * time.Second,
 		TransactionTimeout: 20 * time.Second,
 		RestoreConcurrency: 4,
+		Namespace:          "catering_match",
 	}
 }
+
+var metricName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
 
@@ -112,6 +121,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RestoreConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("restore concurrency %d must be at least 1", c.RestoreConcurrency))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("workers %d must not be negative (0: one per CPU)", c.Workers))
+	}
+	if c.Namespace != "" && !metricName.MatchString(c.Namespace) {
+		errs = append(errs, fmt.Errorf("metrics namespace %q: use letters, digits and '_', not starting with a digit", c.Namespace))
 	}
 	if c.AbortEvery < 0 {
 		errs = append(errs, fmt.Errorf("abort-every %d must not be negative", c.AbortEvery))

@@ -45,9 +45,12 @@ func (q *dueQueue) popDue(now time.Time, yield func(e dueEntry)) {
 	}
 }
 
+// dueBy reports whether an entry is due at now.
+func (q *dueQueue) dueBy(now time.Time) bool { return q.Len() > 0 && !(*q)[0].at.After(now) }
+
 // nextDue is when the clock next matters to proc: its deadline while
 // pending, the end of its retention once terminal.
-func nextDue(m *state.Manager[state.Order], retention time.Duration, proc *state.Process[state.Order]) (time.Time, bool) {
+func nextDue[S any](m *state.Manager[S], retention time.Duration, proc *state.Process[S]) (time.Time, bool) {
 	if d, ok := m.Deadline(proc); ok {
 		return d, true
 	}
@@ -58,7 +61,7 @@ func nextDue(m *state.Manager[state.Order], retention time.Duration, proc *state
 }
 
 // queueFor builds the due queue of a restored store.
-func queueFor(m *state.Manager[state.Order], retention time.Duration, s *state.Store[state.Order]) *dueQueue {
+func queueFor[S any](m *state.Manager[S], retention time.Duration, s *state.Store[S]) *dueQueue {
 	q := make(dueQueue, 0, s.Len())
 	for key, proc := range s.All() {
 		if at, ok := nextDue(m, retention, proc); ok {

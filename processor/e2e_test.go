@@ -1,9 +1,10 @@
-package processor
+package processor_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/catering-match/catering-match/processor"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -489,7 +490,7 @@ func (o *oracle) feed(e genEvent) {
 // Checks against the oracle.
 
 // processorTotals sums the counters of every processor that ran.
-func processorTotals(ps []*Processor) oracleCounts {
+func processorTotals(ps []*processor.Processor[state.Order]) oracleCounts {
 	var c oracleCounts
 	for _, p := range ps {
 		s := p.Stats()
@@ -508,7 +509,7 @@ func (c oracleCounts) records() int64 { return c.applied + c.dup + c.terminal + 
 
 // waitAccounted waits until the processors have accounted for every record
 // fed to the oracle, then requires each count to be exact.
-func waitAccounted(t *testing.T, o *oracle, ps []*Processor) {
+func waitAccounted(t *testing.T, o *oracle, ps []*processor.Processor[state.Order]) {
 	t.Helper()
 	eventually(t, 90*time.Second, fmt.Sprintf("%d records accounted for", o.fed), func() bool {
 		return processorTotals(ps).records() >= int64(o.fed)
@@ -642,7 +643,7 @@ func verifyChangelog(t *testing.T, addr string, names topics.Names, o *oracle) {
 		got := make([]oracleEntry, len(hist))
 		var prev time.Time
 		for i, h := range hist {
-			got[i] = oracleEntry{h.ID, h.Type, h.MenuID}
+			got[i] = oracleEntry{h.ID, h.Type, h.Ref}
 			require.False(t, h.At.IsZero(), "order %q history[%d] has no time", id, i)
 			require.False(t, h.At.Before(prev), "order %q history goes back in time", id)
 			prev = h.At
@@ -728,7 +729,7 @@ func TestGeneratedOrdersExactlyOnce(t *testing.T) {
 	cfg := testConfig(t, addr, names)
 	cfg.Logger = quietLogger(t)
 	o := newOracle(cfg.Limits.MaxHistory)
-	var ps []*Processor // every processor that ran: their counters add up
+	var ps []*processor.Processor[state.Order] // every processor that ran: their counters add up
 	var phase1, phase2 []genEvent
 
 	// The phases before the broker restart run as a subtest so that their

@@ -1,4 +1,4 @@
-package processor
+package processor_test
 
 import (
 	"sync"
@@ -53,7 +53,7 @@ func changelogHistory(t *testing.T, addr string, names topics.Names, key string)
 func lines(h []state.Entry) []historyLine {
 	out := make([]historyLine, len(h))
 	for i, e := range h {
-		out[i] = historyLine{e.ID, e.Type, e.MenuID}
+		out[i] = historyLine{e.ID, e.Type, e.Ref}
 	}
 	return out
 }

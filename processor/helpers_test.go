@@ -1,8 +1,10 @@
-package processor
+package processor_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/catering-match/catering-match/internal/catering"
+	"github.com/catering-match/catering-match/processor"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/internal/embedded"
+	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
 )
 
@@ -46,8 +49,8 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
 }
 
-func testConfig(t *testing.T, brokers string, names topics.Names) Config {
-	cfg := DefaultConfig()
+func testConfig(t *testing.T, brokers string, names topics.Names) processor.Config {
+	cfg := processor.DefaultConfig()
 	cfg.Brokers = []string{brokers}
 	cfg.Group = "g-" + names.Events
 	cfg.InstanceID = "i1"
@@ -60,14 +63,14 @@ func testConfig(t *testing.T, brokers string, names topics.Names) Config {
 
 // running is a processor running in the background.
 type running struct {
-	p      *Processor
+	p      *processor.Processor[state.Order]
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func start(t *testing.T, cfg Config) *running {
+func start(t *testing.T, cfg processor.Config) *running {
 	t.Helper()
-	p, err := New(cfg)
+	p, err := processor.New(cfg, catering.Definition())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{p: p, cancel: cancel, done: make(chan error, 1)}

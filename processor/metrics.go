@@ -7,34 +7,48 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/catering-match/catering-match/state"
 )
-
-const namespace = "catering_match"
 
 // metrics exposes the processor on Prometheus: counters read from Stats,
 // and gauges computed at scrape time on the loop goroutine, so that they
 // cost nothing between scrapes.
-type metrics struct {
-	p           *Processor
-	txnDuration prometheus.Histogram
+type metrics[S any] struct {
+	p             *Processor[S]
+	txnDuration   prometheus.Histogram
+	eventToCommit prometheus.Histogram
+	match         prometheus.Histogram
 
 	mu      sync.Mutex
-	restore map[int32]restoreResult // the last restore of each partition
+	restore map[int32]restoreStat // the last restore of each partition
 
 	descs map[string]*prometheus.Desc
 }
 
-func newMetrics(p *Processor) *metrics {
-	m := &metrics{
+type restoreStat struct {
+	took    time.Duration
+	records int64
+}
+
+func newMetrics[S any](p *Processor[S]) *metrics[S] {
+	namespace := p.cfg.Namespace
+	m := &metrics[S]{
 		p: p,
 		txnDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "transaction_duration_seconds",
 			Help:    "Time from Begin to the end of each transaction (commit or abort).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
-		restore: map[int32]restoreResult{},
+		eventToCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "event_to_commit_seconds",
+			Help:    "Time from an input record's timestamp to the commit of the transaction that processed it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		match: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "match_seconds",
+			Help:    "Processing time from a process's first event to its decision (a match or its deadline), per committed decision.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 16),
+		}),
+		restore: map[int32]restoreStat{},
 		descs:   map[string]*prometheus.Desc{},
 	}
 	d := func(name, help string, labels ...string) {
@@ -43,8 +57,8 @@ func newMetrics(p *Processor) *metrics {
 	d("events_applied_total", "Events that entered a process's history.")
 	d("events_skipped_total", "Events skipped, by reason: duplicate, terminal (process finished), other_type.", "reason")
 	d("events_dead_lettered_total", "Records written to the DLQ, by reason kind.", "reason")
-	d("commands_issued_total", "ConfirmOrder commands committed.")
-	d("processes_expired_total", "Processes that reached their match deadline.")
+	d("commands_issued_total", "Records the process's decisions emitted (commands), committed.")
+	d("processes_expired_total", "Processes decided by their deadline.")
 	d("processes_forgotten_total", "Terminal processes tombstoned after their retention.")
 	d("transactions_total", "Transactions by outcome: committed, aborted, unknown (End failed; session rebuilt).", "outcome")
 	d("session_restarts_total", "Client sessions rebuilt after an error.")
@@ -59,28 +73,30 @@ func newMetrics(p *Processor) *metrics {
 	return m
 }
 
-func (m *metrics) register(reg prometheus.Registerer) error {
-	if err := reg.Register(m.txnDuration); err != nil {
-		return err
+func (m *metrics[S]) register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.txnDuration, m.eventToCommit, m.match, m} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
 	}
-	return reg.Register(m)
+	return nil
 }
 
-func (m *metrics) restored(part int32, r restoreResult) {
+func (m *metrics[S]) restored(part int32, took time.Duration, records int64) {
 	m.mu.Lock()
-	m.restore[part] = r
+	m.restore[part] = restoreStat{took: took, records: records}
 	m.mu.Unlock()
 }
 
 // Describe implements prometheus.Collector.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+func (m *metrics[S]) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range m.descs {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+func (m *metrics[S]) Collect(ch chan<- prometheus.Metric) {
 	s := &m.p.stats
 	counter := func(name string, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(m.descs[name], prometheus.CounterValue, float64(v), labels...)
@@ -120,7 +136,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	// Live state is the loop's: ask it, briefly.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	byStatus := map[state.Status]int{}
+	byStatus := map[string]int{}
 	lag := map[int32]int64{}
 	var oldest time.Time
 	err := m.p.inLoop(ctx, func() {
@@ -132,8 +148,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 				lag[id] = max(0, pt.highWatermark-pt.next)
 			}
 			for _, proc := range pt.store.All() {
-				byStatus[proc.State.Status]++
-				if proc.State.Status == state.Pending && (oldest.IsZero() || proc.History[0].At.Before(oldest)) {
+				byStatus[m.p.def.Status(proc.State)]++
+				if !m.p.manager.Terminal(proc) && (oldest.IsZero() || proc.History[0].At.Before(oldest)) {
 					oldest = proc.History[0].At
 				}
 			}
@@ -142,8 +158,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return // not running: no live gauges rather than wrong ones
 	}
-	for _, st := range []state.Status{state.Pending, state.Confirmed, state.Expired} {
-		gauge("live_processes", float64(byStatus[st]), st.String())
+	for _, st := range m.p.def.Statuses {
+		if _, ok := byStatus[st]; !ok {
+			byStatus[st] = 0 // a series per known status, zeros included
+		}
+	}
+	for st, n := range byStatus {
+		gauge("live_processes", float64(n), st)
 	}
 	age := 0.0
 	if !oldest.IsZero() {

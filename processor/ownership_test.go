@@ -1,9 +1,9 @@
-package processor
+package processor_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/catering-match/catering-match/processor"
 	"slices"
 	"testing"
 	"time"
@@ -120,7 +120,7 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 	base.Clock = clk.Now
 	base.TickInterval = 100 * time.Millisecond
 	base.Limits = state.Limits{Timeout: time.Hour, Retention: 1000 * time.Hour, MaxHistory: 1000}
-	cfgFor := func(id string) Config {
+	cfgFor := func(id string) processor.Config {
 		c := base
 		c.InstanceID = id
 		c.Logger = base.Logger.With("instance", id)
@@ -166,7 +166,7 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 		recs = append(recs, r)
 	}
 	produce(t, addr, recs...)
-	total := func(counter func(*Stats) int64) func() int64 {
+	total := func(counter func(*processor.Stats) int64) func() int64 {
 		return func() int64 {
 			var n int64
 			for _, m := range live {
@@ -175,10 +175,10 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 			return n
 		}
 	}
-	issued := total(func(s *Stats) int64 { return s.CommandsIssued.Load() })
+	issued := total(func(s *processor.Stats) int64 { return s.CommandsIssued.Load() })
 	eventually(t, 60*time.Second, "the completed orders confirmed", func() bool { return issued() == orders/2 })
 	clk.Advance(2 * time.Hour)
-	expired := total(func(s *Stats) int64 { return s.Expired.Load() })
+	expired := total(func(s *processor.Stats) int64 { return s.Expired.Load() })
 	eventually(t, 60*time.Second, "the other orders expired", func() bool { return expired() == orders/2 })
 	time.Sleep(500 * time.Millisecond) // more ticks: a stale holder would write now
 	require.EqualValues(t, orders/2, expired(), "an order expired twice: a partition had two holders")
@@ -200,7 +200,7 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 		var statuses []string
 		for _, m := range live {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			v, ok, err := m.r.p.Order(ctx, order)
+			v, ok, err := m.r.p.Get(ctx, order)
 			cancel()
 			require.NoError(t, err)
 			require.True(t, ok, "%s does not know %s", m.id, order)
@@ -257,31 +257,6 @@ func TestUnknownEndOutcomeRebuilds(t *testing.T) {
 	require.Equal(t, state.ConfirmOrderIssued, hist[len(hist)-1].Type)
 }
 
-// TestEndOutcome is the decision behind the loop's reading of End, for
-// the case kfake cannot produce: committed on the broker, then an error.
-func TestEndOutcome(t *testing.T) {
-	boom := errors.New("EndTxn: connection reset")
-	for _, c := range []struct {
-		name                     string
-		want, committed, changed bool
-		err                      error
-		out                      outcome
-	}{
-		{"committed", true, true, false, nil, outcomeCommitted},
-		{"error after asking to commit", true, false, false, boom, outcomeUnknown},
-		{"error after a commit that happened", true, true, false, boom, outcomeUnknown},
-		{"error while aborting", false, false, false, boom, outcomeUnknown},
-		{"not committed, nothing explains it", true, false, false, nil, outcomeUnknown},
-		{"not committed after a revoke", true, false, true, nil, outcomeAborted},
-		{"abort asked for", false, false, false, nil, outcomeAborted},
-		{"abort asked for, group changed", false, false, true, nil, outcomeAborted},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			require.Equal(t, c.out, endOutcome(c.want, c.committed, c.err, c.changed))
-		})
-	}
-}
-
 // TestAbortedTicksKeepTheirTimers aborts half the transactions at random
 // while the clock passes deadlines and retentions in waves. Before, an
 // aborted tick lost the due-queue entries it had popped, and those
@@ -330,49 +305,4 @@ func TestAbortedTicksKeepTheirTimers(t *testing.T) {
 	for key, rec := range latest {
 		require.Nil(t, rec.Value, "%s not tombstoned", key)
 	}
-}
-
-// TestFenceAddsEveryHeldPartition: a transaction's offset commit carries
-// every partition the instance holds, so the coordinator's generation
-// check covers ticks too.
-func TestFenceAddsEveryHeldPartition(t *testing.T) {
-	p := &Processor{cfg: Config{Topics: topics.Names{Events: "ev"}}, eventsID: [16]byte{7}}
-	store := state.NewStore[state.Order]()
-	p.parts = map[int32]*partition{
-		0: {id: 0, store: store},
-		1: {id: 1, store: store},
-		2: {id: 2, store: store},
-		3: {id: 3}, // restoring: writes nothing
-	}
-	req := kmsg.NewPtrTxnOffsetCommitRequest()
-	req.MemberID = "m1"
-	polled := kmsg.NewTxnOffsetCommitRequestTopic()
-	polled.Topic = "ev"
-	pp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-	pp.Partition, pp.Offset, pp.Metadata = 0, 42, &req.MemberID
-	polled.Partitions = append(polled.Partitions, pp)
-	req.Topics = append(req.Topics, polled)
-
-	p.fence(req, map[int32]kgo.EpochOffset{0: {Epoch: 1, Offset: 40}, 1: {Epoch: 3, Offset: 17}})
-	require.Len(t, req.Topics, 1)
-	got := map[int32]int64{}
-	for _, rp := range req.Topics[0].Partitions {
-		got[rp.Partition] = rp.Offset
-		require.Equal(t, "m1", *rp.Metadata)
-	}
-	require.Equal(t, map[int32]int64{0: 42, 1: 17, 2: 0}, got, "polled offset kept, others at their commit (0: never committed)")
-
-	// Nothing polled: the topic entry is created, named by id as well.
-	req = kmsg.NewPtrTxnOffsetCommitRequest()
-	p.fence(req, nil)
-	require.Len(t, req.Topics, 1)
-	require.Equal(t, "ev", req.Topics[0].Topic)
-	require.Equal(t, [16]byte{7}, req.Topics[0].TopicID)
-	require.Len(t, req.Topics[0].Partitions, 3)
-
-	// Nothing held: no entry at all.
-	p.parts = map[int32]*partition{}
-	req = kmsg.NewPtrTxnOffsetCommitRequest()
-	p.fence(req, nil)
-	require.Empty(t, req.Topics)
 }

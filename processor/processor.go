@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,10 +35,11 @@ import (
 
 // Processor runs the catering process manager as one member of a consumer
 // group. Create it with New and run it with Run.
-type Processor struct {
+type Processor[S any] struct {
 	cfg     Config
 	log     *slog.Logger
-	manager *state.Manager[state.Order]
+	def     Definition[S]
+	manager *state.Manager[S]
 	clock   func() time.Time
 	stats   Stats
 
@@ -58,15 +60,16 @@ type Processor struct {
 	held       atomic.Pointer[[]int32]    // the partitions in parts, sorted
 	restoring  atomic.Int64               // assigned partitions not restored yet
 	partitions atomic.Int32               // partitions of the events topic
-	metrics    *metrics
+	metrics    *metrics[S]
 
 	// Owned by the loop goroutine.
-	parts    map[int32]*partition
-	restored chan restoreDone
-	heldBack []restoreDone // finished restores waiting for a pending change
-	eventsID [16]byte      // the events topic's id
+	parts    map[int32]*partition[S]
+	restored chan restoreDone[S]
+	heldBack []restoreDone[S] // finished restores waiting for a pending change
+	eventsID [16]byte         // the events topic's id
 	epoch    uint64
 	random   *rand.Rand
+	workers  int // partitions worked on in parallel within a poll
 	// lastEndNoted is noted as read just before the last End: a revoke
 	// noted after it may have left GroupTransactSession's revoked flag set.
 	lastEndNoted int64
@@ -76,12 +79,12 @@ type Processor struct {
 }
 
 // partition is one assigned input partition and its processes.
-type partition struct {
+type partition[S any] struct {
 	id     int32
-	epoch  uint64                    // which assignment this is
-	store  *state.Store[state.Order] // nil while restoring
-	due    *dueQueue                 // when each process next needs the clock
-	cancel context.CancelFunc        // stops the restore
+	epoch  uint64             // which assignment this is
+	store  *state.Store[S]    // nil while restoring
+	due    *dueQueue          // when each process next needs the clock
+	cancel context.CancelFunc // stops the restore
 	// The last fetch's high watermark and the next offset to process.
 	highWatermark, next int64
 }
@@ -91,28 +94,37 @@ type assignment struct {
 	parts    []int32
 }
 
-type restoreDone struct {
+type restoreDone[S any] struct {
 	part  int32
 	epoch uint64
-	res   restoreResult
+	res   restoreResult[S]
 	err   error
 }
 
-// New returns a Processor for cfg, or the reasons cfg cannot work.
-func New(cfg Config) (*Processor, error) {
+// New returns a Processor that runs the process manager def with cfg, or
+// the reasons they cannot work.
+func New[S any](cfg Config, def Definition[S]) (*Processor[S], error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	m, err := state.NewCatering(cfg.Limits)
+	def, err := def.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, manager: m, log: cfg.Logger, clock: cfg.Clock}
+	m, err := state.NewManager(def.Process, cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor[S]{cfg: cfg, def: def, manager: m, log: cfg.Logger, clock: cfg.Clock}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
 	if p.clock == nil {
 		p.clock = time.Now
+	}
+	p.workers = cfg.Workers
+	if p.workers == 0 {
+		p.workers = runtime.GOMAXPROCS(0)
 	}
 	p.random = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed))
 	p.metrics = newMetrics(p)
@@ -125,7 +137,7 @@ func New(cfg Config) (*Processor, error) {
 }
 
 // Stats returns the processor's live counters.
-func (p *Processor) Stats() *Stats { return &p.stats }
+func (p *Processor[S]) Stats() *Stats { return &p.stats }
 
 // fatalError marks an error that a new session cannot cure.
 type fatalError struct{ err error }
@@ -138,7 +150,7 @@ func (e fatalError) Unwrap() error { return e.err }
 // outcome, a fenced producer, a lost broker) is rebuilt from scratch: new
 // client, state restored from the changelog, so nothing depends on what the
 // failed session believed.
-func (p *Processor) Run(ctx context.Context) error {
+func (p *Processor[S]) Run(ctx context.Context) error {
 	admin, err := kgo.NewClient(p.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
@@ -181,7 +193,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 }
 
-func (p *Processor) clientOpts() []kgo.Opt {
+func (p *Processor[S]) clientOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.WithLogger(kgoLogger(p.log)),
@@ -190,9 +202,9 @@ func (p *Processor) clientOpts() []kgo.Opt {
 }
 
 // session runs one transactional group session until ctx ends or an error.
-func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
-	p.parts = map[int32]*partition{}
-	p.restored = make(chan restoreDone, 64)
+func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
+	p.parts = map[int32]*partition[S]{}
+	p.restored = make(chan restoreDone[S], 64)
 	p.heldBack = nil
 	p.held.Store(nil)
 	p.lastEndNoted, p.reconcileAt = p.noted.Load(), time.Time{}
@@ -228,7 +240,7 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		// per session (kprom registers on the client's start and unregisters
 		// on its close; sharing one set across sessions races with the
 		// closed client's last hooks).
-		opts = append(opts, kgo.WithHooks(kprom.NewMetrics(namespace+"_kafka", kprom.Registerer(p.cfg.Registerer))))
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics(p.cfg.Namespace+"_kafka", kprom.Registerer(p.cfg.Registerer))))
 	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
@@ -251,7 +263,7 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 	p.log.Info("joined", "group", p.cfg.Group, "instance_id", p.cfg.InstanceID,
 		"transactional_id", p.cfg.TransactionalID(), "static_membership", p.cfg.StaticMembership)
 
-	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.manager, p.log)
+	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.def.Codec, p.manager, p.log)
 	adm := kadm.NewClient(admin)
 	td, err := adm.ListTopics(sessCtx, p.cfg.Topics.Events)
 	if err == nil {
@@ -304,21 +316,12 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 		}
 
 		now := p.clock()
-		b := &batch{}
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if pt := p.parts[fp.Partition]; pt != nil && fp.Topic == p.cfg.Topics.Events {
-				pt.highWatermark = fp.HighWatermark
-				if n := len(fp.Records); n > 0 {
-					pt.next = fp.Records[n-1].Offset + 1
-				}
-			}
-		})
-		fetches.EachRecord(func(r *kgo.Record) { p.handle(b, r, now) })
-		if now.Sub(lastTick) >= p.cfg.TickInterval {
-			p.tick(b, now)
+		tickDue := now.Sub(lastTick) >= p.cfg.TickInterval
+		if tickDue {
 			lastTick = now
 		}
-		if b.records > 0 || p.anyStaged() || len(b.out) > 0 {
+		b := p.prepare(fetches, now, tickDue)
+		if b.records > 0 || b.writes > 0 {
 			if err := p.commit(ctx, sess, b); err != nil {
 				return err
 			}
@@ -336,7 +339,7 @@ func (p *Processor) session(ctx context.Context, admin *kgo.Client) error {
 // shutdown ends a session in the order a clean exit needs: abort any
 // transaction still open (a plain Close would leave read_committed readers
 // stalled until the transaction timeout), then leave the group and close.
-func (p *Processor) shutdown(sess *kgo.GroupTransactSession) {
+func (p *Processor[S]) shutdown(sess *kgo.GroupTransactSession) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
@@ -349,11 +352,11 @@ func (p *Processor) shutdown(sess *kgo.GroupTransactSession) {
 			part.cancel()
 		}
 	}
-	p.parts = map[int32]*partition{}
+	p.parts = map[int32]*partition[S]{}
 }
 
 // poll waits up to wait for records; a group change wakes it early.
-func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, wait time.Duration) kgo.Fetches {
+func (p *Processor[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession, wait time.Duration) kgo.Fetches {
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	p.mu.Lock()
@@ -371,7 +374,7 @@ func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, wa
 	return f
 }
 
-func (p *Processor) wake() {
+func (p *Processor[S]) wake() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.wakeFn != nil {
@@ -383,7 +386,7 @@ func (p *Processor) wake() {
 
 // The group callbacks only record what changed, pause new partitions until
 // they are restored, and wake the loop: the loop owns the stores.
-func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+func (p *Processor[S]) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := assigned[p.cfg.Topics.Events]
 	if len(parts) == 0 {
 		return
@@ -402,7 +405,7 @@ func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 // revoke or loss pending: it drops later ones until End runs
 // (franz-go v1.22.3, txn.go). The count makes the loop call End soon after each one
 // (endNoted), and reconcile catches any that the session dropped before.
-func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (p *Processor[S]) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	p.noted.Add(1)
 	if parts := revoked[p.cfg.Topics.Events]; len(parts) > 0 {
 		p.note(assignment{parts: slices.Clone(parts)})
@@ -411,11 +414,11 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[stri
 	}
 }
 
-func (p *Processor) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+func (p *Processor[S]) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
 	p.onRevoked(ctx, cl, lost)
 }
 
-func (p *Processor) note(a assignment) {
+func (p *Processor[S]) note(a assignment) {
 	p.mu.Lock()
 	p.changes = append(p.changes, a)
 	p.mu.Unlock()
@@ -424,7 +427,7 @@ func (p *Processor) note(a assignment) {
 
 // applyChanges starts restores for assigned partitions, drops revoked ones,
 // and installs finished restores, resuming their fetches.
-func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *restorer, slots chan struct{}) error {
+func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *restorer[S], slots chan struct{}) error {
 	p.mu.Lock()
 	changes := p.changes
 	p.changes = nil
@@ -442,7 +445,7 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 			}
 			p.epoch++
 			rctx, cancel := context.WithCancel(ctx)
-			part := &partition{id: id, epoch: p.epoch, cancel: cancel}
+			part := &partition[S]{id: id, epoch: p.epoch, cancel: cancel}
 			p.parts[id] = part
 			go func(id int32, epoch uint64) {
 				select {
@@ -456,7 +459,7 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 				}
 				<-slots
 				select {
-				case p.restored <- restoreDone{part: id, epoch: epoch, res: res, err: err}:
+				case p.restored <- restoreDone[S]{part: id, epoch: epoch, res: res, err: err}:
 					p.wake()
 				case <-rctx.Done():
 				}
@@ -468,7 +471,7 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 	heldBack := p.heldBack
 	p.heldBack = nil
 	for {
-		var d restoreDone
+		var d restoreDone[S]
 		if len(heldBack) > 0 {
 			d, heldBack = heldBack[0], heldBack[1:]
 		} else {
@@ -505,14 +508,14 @@ func (p *Processor) applyChanges(ctx context.Context, cl *kgo.Client, rst *resto
 // fetches, unless a group change is pending: the change may be a new
 // assignment of the same partition, paused by onAssigned, that this
 // restore must not resume.
-func (p *Processor) install(cl *kgo.Client, part *partition, d restoreDone) bool {
+func (p *Processor[S]) install(cl *kgo.Client, part *partition[S], d restoreDone[S]) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.changes) > 0 {
 		return false
 	}
 	part.store, part.due, part.cancel = d.res.store, d.res.due, nil
-	p.metrics.restored(d.part, d.res)
+	p.metrics.restored(d.part, d.res.took, d.res.records)
 	p.stats.Restored.Add(int64(d.res.store.Len()))
 	p.stats.RestoreRecords.Add(d.res.records)
 	p.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
@@ -522,7 +525,7 @@ func (p *Processor) install(cl *kgo.Client, part *partition, d restoreDone) bool
 }
 
 // drop forgets partition id: its store, its timers, its restore.
-func (p *Processor) drop(id int32) {
+func (p *Processor[S]) drop(id int32) {
 	if old := p.parts[id]; old != nil {
 		if old.cancel != nil {
 			old.cancel()
@@ -533,7 +536,7 @@ func (p *Processor) drop(id int32) {
 
 // publishHeld records the partitions held for Held, the restoring gauge
 // and the log.
-func (p *Processor) publishHeld() {
+func (p *Processor[S]) publishHeld() {
 	held := make([]int32, 0, len(p.parts))
 	var restoring int64
 	for id, part := range p.parts {
@@ -553,7 +556,7 @@ func (p *Processor) publishHeld() {
 // Held returns the input partitions this instance holds: those it has
 // the state, the timers or a running restore of. It is exactly what it
 // writes for and answers from memory.
-func (p *Processor) Held() []int32 {
+func (p *Processor[S]) Held() []int32 {
 	if h := p.held.Load(); h != nil && p.client.Load() != nil {
 		return slices.Clone(*h)
 	}
@@ -566,7 +569,7 @@ func (p *Processor) Held() []int32 {
 // idle loop that ended no transaction would never hear of the next one.
 // Not in a transaction, End aborts nothing and resets the positions to the
 // committed offsets, which they are at between two transactions.
-func (p *Processor) endNoted(sess *kgo.GroupTransactSession) error {
+func (p *Processor[S]) endNoted(sess *kgo.GroupTransactSession) error {
 	if p.noted.Load() == p.lastEndNoted {
 		return nil
 	}
@@ -582,7 +585,7 @@ func (p *Processor) endNoted(sess *kgo.GroupTransactSession) error {
 // loss was noted since the previous End, which is what can explain an
 // abort, and then schedules a reconcile: a later revoke may have been
 // dropped by the session while the earlier one's flag was still set.
-func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, try kgo.TransactionEndTry) (committed, groupChanged bool, err error) {
+func (p *Processor[S]) end(ctx context.Context, sess *kgo.GroupTransactSession, try kgo.TransactionEndTry) (committed, groupChanged bool, err error) {
 	since, noted := p.lastEndNoted, p.noted.Load()
 	committed, err = sess.End(ctx, try)
 	p.lastEndNoted = noted
@@ -600,7 +603,7 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, try
 // shows here; the loop then holds exactly its assignment again. A stable
 // group's assignment is final for its generation, so a partition missing
 // from it is not ours even if the client has not told us yet.
-func (p *Processor) reconcile(ctx context.Context, admin *kadm.Client, cl *kgo.Client) {
+func (p *Processor[S]) reconcile(ctx context.Context, admin *kadm.Client, cl *kgo.Client) {
 	if p.reconcileAt.IsZero() || time.Now().Before(p.reconcileAt) {
 		return
 	}
@@ -661,21 +664,12 @@ func (p *Processor) reconcile(ctx context.Context, admin *kadm.Client, cl *kgo.C
 	p.publishHeld()
 }
 
-func (p *Processor) anyStaged() bool {
-	for _, part := range p.parts {
-		if part.store != nil && part.store.HasStaged() {
-			return true
-		}
-	}
-	return false
-}
-
 // commit writes the batch in one transaction: for every partition the
 // changelog records of the processes it changed (to the changelog partition
 // of the same number), the commands and dead letters, and the offsets of
 // the polled records. The stores make the staged changes their committed
 // state only when the transaction committed.
-func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch) error {
+func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch[S]) error {
 	// A shutdown signal must not cut a commit in half: the transaction
 	// gets its own deadline, and is aborted if the signal came first.
 	tctx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
@@ -699,20 +693,13 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 			produceMu.Unlock()
 		}
 	}
-	for _, part := range p.parts {
-		if part.store == nil {
-			continue
-		}
-		for key, proc := range part.store.Staged() {
-			r := &kgo.Record{Topic: p.cfg.Topics.Changelog, Partition: part.id, Key: []byte(key)}
-			if proc != nil {
-				r.Value = topics.EncodeProcess(key, proc.History)
-			}
+	for _, w := range b.works {
+		for _, r := range w.changelog {
 			sess.Produce(tctx, r, promise)
 		}
-	}
-	for _, r := range b.out {
-		sess.Produce(tctx, r, promise)
+		for _, r := range w.out {
+			sess.Produce(tctx, r, promise)
+		}
 	}
 	flushErr := sess.Client().Flush(tctx)
 
@@ -760,20 +747,24 @@ func (p *Processor) commit(ctx context.Context, sess *kgo.GroupTransactSession, 
 		p.log.Info("transaction aborted; its records will be polled again", "reason", reason, "records", b.records)
 		return nil
 	}
-	for _, part := range p.parts {
-		if part.store != nil {
-			p.schedule(part)
-			part.store.Commit()
+	committedAt := time.Now()
+	for _, w := range b.works {
+		p.schedule(w.part)
+		w.part.store.Commit()
+		for _, r := range w.records {
+			p.metrics.eventToCommit.Observe(max(0, committedAt.Sub(r.Timestamp).Seconds()))
+		}
+		for _, d := range w.decided {
+			p.metrics.match.Observe(max(0, d.Entry.At.Sub(d.Started).Seconds()))
+			if d.Cause == nil {
+				p.log.Info(p.def.Logs.Deadline, p.def.Logs.Key, d.Key, "decision", d.Entry.Type)
+			} else {
+				p.log.Debug("decision recorded", p.def.Logs.Key, d.Key, "decision", d.Entry.Type, "ref", d.Entry.Ref, "causation_id", d.Cause.ID)
+			}
 		}
 	}
 	p.stats.TxnCommitted.Add(1)
 	p.stats.add(&b.stats)
-	for _, c := range b.issued {
-		p.log.Debug("ConfirmOrder issued", "order_id", c.OrderID, "menu_id", c.MenuID, "causation_id", c.CausationID)
-	}
-	for _, e := range b.expired {
-		p.log.Info("process expired without a match", "order_id", e)
-	}
 	return nil
 }
 
@@ -808,7 +799,7 @@ func endOutcome(wantCommit, committed bool, err error, groupChanged bool) outcom
 
 // schedule queues the staged processes whose next due time changed: new
 // ones, and ones that just became terminal.
-func (p *Processor) schedule(part *partition) {
+func (p *Processor[S]) schedule(part *partition[S]) {
 	for key, proc := range part.store.Staged() {
 		if proc == nil {
 			continue
@@ -826,18 +817,17 @@ func (p *Processor) schedule(part *partition) {
 // rollback discards the staged changes of an aborted transaction and puts
 // back the due-queue entries its tick took, so that the expiries and
 // retentions it carried happen in a later one.
-func (p *Processor) rollback(b *batch) {
-	for _, part := range p.parts {
-		if part.store != nil {
-			part.store.Rollback()
+func (p *Processor[S]) rollback(b *batch[S]) {
+	for _, w := range b.works {
+		w.part.store.Rollback()
+		if p.parts[w.part.id] != w.part {
+			continue // dropped since: its timers went with it
 		}
-	}
-	for _, e := range b.popped {
-		if p.parts[e.part.id] == e.part {
-			e.part.due.add(e.e.at, e.e.key)
+		for _, e := range w.popped {
+			w.part.due.add(e.at, e.key)
 		}
+		w.popped = nil
 	}
-	b.popped = nil
 }
 
 // fence adds to the transaction's offset commit every held partition the
@@ -845,7 +835,7 @@ func (p *Processor) rollback(b *batch) {
 // coordinator's generation check covers everything the transaction writes.
 // A partition the group has never committed is given offset 0, which under
 // this service's reset policy (from the start) means what no commit means.
-func (p *Processor) fence(req *kmsg.TxnOffsetCommitRequest, committed map[int32]kgo.EpochOffset) {
+func (p *Processor[S]) fence(req *kmsg.TxnOffsetCommitRequest, committed map[int32]kgo.EpochOffset) {
 	var topic *kmsg.TxnOffsetCommitRequestTopic
 	for i := range req.Topics {
 		if req.Topics[i].Topic == p.cfg.Topics.Events {
@@ -879,7 +869,7 @@ func (p *Processor) fence(req *kmsg.TxnOffsetCommitRequest, committed map[int32]
 	}
 }
 
-func (p *Processor) logProgress() {
+func (p *Processor[S]) logProgress() {
 	s := &p.stats
 	live := 0
 	for _, part := range p.parts {

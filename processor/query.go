@@ -19,7 +19,7 @@ var ErrNotRunning = errors.New("processor is not running a session")
 
 // inLoop runs fn on the loop goroutine, which owns the stores, between two
 // transactions; so fn sees committed state only.
-func (p *Processor) inLoop(ctx context.Context, fn func()) error {
+func (p *Processor[S]) inLoop(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
 	p.mu.Lock()
 	if !p.running {
@@ -38,7 +38,7 @@ func (p *Processor) inLoop(ctx context.Context, fn func()) error {
 }
 
 // runQueries answers the queued queries; called by the loop.
-func (p *Processor) runQueries() {
+func (p *Processor[S]) runQueries() {
 	p.mu.Lock()
 	qs := p.queries
 	p.queries = nil
@@ -49,7 +49,7 @@ func (p *Processor) runQueries() {
 }
 
 // dropQueries releases queries queued when a session ends.
-func (p *Processor) endQueries() {
+func (p *Processor[S]) endQueries() {
 	p.mu.Lock()
 	p.running = false
 	p.mu.Unlock()
@@ -58,7 +58,7 @@ func (p *Processor) endQueries() {
 
 // Ready reports whether this instance has joined its group and restored
 // every partition assigned to it.
-func (p *Processor) Ready() bool {
+func (p *Processor[S]) Ready() bool {
 	cl := p.client.Load()
 	if cl == nil {
 		return false
@@ -72,134 +72,77 @@ func (p *Processor) Ready() bool {
 	return pending == 0 && p.restoring.Load() == 0
 }
 
-// MenuView is what each side said about one menu.
-type MenuView struct {
-	MenuID   string `json:"menu_id"`
-	Customer bool   `json:"customer_confirmed"`
-	Caterer  string `json:"caterer"` // "confirmed", "declined" or "none"
+// Snapshot is a process as a query sees it: its committed history and
+// state, where it lives, and the times the engine keeps for it.
+type Snapshot[S any] struct {
+	Process   *state.Process[S]
+	Status    string // the definition's name for the state
+	Partition int32
+	Source    string // "memory" (this instance owns the partition) or "changelog"
+	// Deadline is set while the process is pending; EndedAt and ForgetAt
+	// (the end of its retention) once it is terminal.
+	Deadline, EndedAt, ForgetAt *time.Time
 }
 
-// EntryView is one history entry.
-type EntryView struct {
-	ID     string    `json:"id"`
-	Type   string    `json:"type"`
-	MenuID string    `json:"menu_id"`
-	At     time.Time `json:"at"`
-}
-
-// ProcessView is an order's process as an operator sees it.
-type ProcessView struct {
-	OrderID       string      `json:"order_id"`
-	Status        string      `json:"status"`
-	Menus         []MenuView  `json:"menus"`
-	ConfirmedMenu string      `json:"confirmed_menu,omitempty"`
-	CommandID     string      `json:"command_id,omitempty"`
-	StartedAt     time.Time   `json:"started_at"`
-	Deadline      *time.Time  `json:"deadline,omitempty"`
-	EndedAt       *time.Time  `json:"ended_at,omitempty"`
-	ForgetAt      *time.Time  `json:"forget_at,omitempty"`
-	Missing       []string    `json:"missing,omitempty"` // for a pending order: whose confirmation is missing
-	History       []EntryView `json:"history"`
-	Partition     int32       `json:"partition"`
-	Source        string      `json:"source"` // "memory" (owner) or "changelog"
-}
-
-func (p *Processor) view(proc *state.Process[state.Order], part int32, source string) ProcessView {
-	o := proc.State
-	v := ProcessView{OrderID: proc.Key, Status: o.Status.String(), ConfirmedMenu: o.ConfirmedMenu,
-		CommandID: o.CommandID, Partition: part, Source: source, StartedAt: proc.History[0].At}
-	for _, m := range o.Menus {
-		v.Menus = append(v.Menus, MenuView{MenuID: m.ID, Customer: m.Customer, Caterer: m.Caterer.String()})
-	}
-	for _, e := range proc.History {
-		v.History = append(v.History, EntryView{ID: e.ID, Type: e.Type, MenuID: e.MenuID, At: e.At})
-	}
+func (p *Processor[S]) snapshot(proc *state.Process[S], part int32, source string) Snapshot[S] {
+	s := Snapshot[S]{Process: proc, Status: p.def.Status(proc.State), Partition: part, Source: source}
 	if d, ok := p.manager.Deadline(proc); ok {
-		v.Deadline = &d
-		v.Missing = missing(o)
+		s.Deadline = &d
 	}
 	if e, ok := p.manager.Ended(proc); ok {
 		f := e.Add(p.cfg.Limits.Retention)
-		v.EndedAt, v.ForgetAt = &e, &f
+		s.EndedAt, s.ForgetAt = &e, &f
 	}
-	return v
+	return s
 }
 
-// missing says, for a pending order, which confirmation it waits for.
-func missing(o state.Order) []string {
-	var customer, caterer bool
-	for _, m := range o.Menus {
-		customer = customer || m.Customer
-		caterer = caterer || m.Caterer == state.Accepted
-	}
-	var out []string
-	if !customer {
-		out = append(out, "customer")
-	}
-	if !caterer {
-		out = append(out, "caterer")
-	}
-	if customer && caterer {
-		out = append(out, "same menu") // both confirmed, but different menus
-	}
-	return out
-}
-
-// Order returns the process of orderID: from memory when this instance
-// owns its partition, otherwise read from the changelog. ok is false when
-// the order has no process.
-func (p *Processor) Order(ctx context.Context, orderID string) (v ProcessView, ok bool, err error) {
+// Get returns the process of key: from memory when this instance owns its
+// partition, otherwise read from the changelog. ok is false when key has
+// no process.
+func (p *Processor[S]) Get(ctx context.Context, key string) (s Snapshot[S], ok bool, err error) {
 	parts := p.partitions.Load()
 	if parts == 0 {
-		return v, false, ErrNotRunning
+		return s, false, ErrNotRunning
 	}
-	part := topics.PartitionFor(orderID, parts)
+	part := topics.PartitionFor(key, parts)
 	owned := false
 	err = p.inLoop(ctx, func() {
 		if pt := p.parts[part]; pt != nil && pt.store != nil {
 			owned = true
-			if proc := pt.store.Get(orderID); proc != nil {
-				v, ok = p.view(proc, part, "memory"), true
+			if proc := pt.store.Committed(key); proc != nil {
+				s, ok = p.snapshot(proc, part, "memory"), true
 			}
 		}
 	})
 	if err != nil || owned {
-		return v, ok, err
+		return s, ok, err
 	}
 	cl, err := kgo.NewClient(p.clientOpts()...)
 	if err != nil {
-		return v, false, err
+		return s, false, err
 	}
 	defer cl.Close()
-	store, err := LoadPartition(ctx, cl, p.cfg.Topics.Changelog, part, p.cfg.Limits, p.log)
+	store, err := LoadPartition(ctx, cl, p.def, p.cfg.Topics.Changelog, part, p.cfg.Limits, p.log)
 	if err != nil {
-		return v, false, err
+		return s, false, err
 	}
-	if proc := store.Get(orderID); proc != nil {
-		return p.view(proc, part, "changelog"), true, nil
+	if proc := store.Get(key); proc != nil {
+		return p.snapshot(proc, part, "changelog"), true, nil
 	}
-	return v, false, nil
+	return s, false, nil
 }
 
-// Filter selects processes for Orders.
-type Filter struct {
-	Status    string        // "pending", "confirmed", "expired" or "" for all
-	OlderThan time.Duration // started at least this long ago
-	Limit     int           // at most this many, 0 for all
-}
-
-// Orders lists processes of every partition, oldest first: the ones this
-// instance owns from memory, the others from the changelog.
-func (p *Processor) Orders(ctx context.Context, f Filter) ([]ProcessView, error) {
+// List returns the processes of every partition that keep accepts, oldest
+// first: the ones this instance owns from memory, the others read from the
+// changelog. keep runs on the loop goroutine for owned partitions: it must
+// be quick and must not keep the snapshot's process beyond the call
+// unless it copies what it needs (the process itself is immutable).
+func (p *Processor[S]) List(ctx context.Context, keep func(Snapshot[S]) bool) ([]Snapshot[S], error) {
 	parts := p.partitions.Load()
 	if parts == 0 {
 		return nil, ErrNotRunning
 	}
-	now := p.clock()
-	keep := func(v ProcessView) bool {
-		return (f.Status == "" || v.Status == f.Status) && now.Sub(v.StartedAt) >= f.OlderThan
-	}
-	var out []ProcessView
+	var out []Snapshot[S]
 	owned := map[int32]bool{}
 	err := p.inLoop(ctx, func() {
 		for id, pt := range p.parts {
@@ -208,8 +151,8 @@ func (p *Processor) Orders(ctx context.Context, f Filter) ([]ProcessView, error)
 			}
 			owned[id] = true
 			for _, proc := range pt.store.All() {
-				if v := p.view(proc, id, "memory"); keep(v) {
-					out = append(out, v)
+				if s := p.snapshot(proc, id, "memory"); keep(s) {
+					out = append(out, s)
 				}
 			}
 		}
@@ -232,19 +175,19 @@ func (p *Processor) Orders(ctx context.Context, f Filter) ([]ProcessView, error)
 				return nil, err
 			}
 		}
-		store, err := LoadPartition(ctx, cl, p.cfg.Topics.Changelog, id, p.cfg.Limits, p.log)
+		store, err := LoadPartition(ctx, cl, p.def, p.cfg.Topics.Changelog, id, p.cfg.Limits, p.log)
 		if err != nil {
 			return nil, err
 		}
 		for _, proc := range store.All() {
-			if v := p.view(proc, id, "changelog"); keep(v) {
-				out = append(out, v)
+			if s := p.snapshot(proc, id, "changelog"); keep(s) {
+				out = append(out, s)
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b ProcessView) int { return a.StartedAt.Compare(b.StartedAt) })
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
+	slices.SortFunc(out, func(a, b Snapshot[S]) int { return a.Process.History[0].At.Compare(b.Process.History[0].At) })
 	return out, nil
 }
+
+// Now is the processor's processing-time clock.
+func (p *Processor[S]) Now() time.Time { return p.clock() }

@@ -3,6 +3,8 @@ package processor
 import (
 	"errors"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,95 +16,200 @@ import (
 // ReasonHistoryFull is the dlq-reason of an event refused by a full history.
 const ReasonHistoryFull = "process history full"
 
-// batch is what one transaction carries besides the changelog records,
-// which the partitions' stores hold as staged changes.
-type batch struct {
-	records int           // input records polled
-	out     []*kgo.Record // commands and dead letters
-	abort   string        // non-empty: this transaction must abort, and why
-	stats   batchStats
-	issued  []topics.ConfirmOrder
-	expired []string
-	// popped are the due-queue entries the tick took: an abort puts them
-	// back, so the expiry or retention they stand for happens later.
-	popped []popped
+// batch is what one transaction carries: one work per partition that had
+// records or due timers.
+type batch[S any] struct {
+	records int    // input records polled
+	writes  int    // changelog records, commands and dead letters to produce
+	abort   string // non-empty: this transaction must abort, and why
+	works   []*work[S]
+	stats   batchStats // the works' stats, merged
 }
 
-type popped struct {
-	part *partition
-	e    dueEntry
+// work is one partition's share of a transaction. Partitions are
+// independent (each has its own store and due queue, and keys never cross
+// partitions), so the works of one poll run in parallel; the loop then
+// produces what they made, in one transaction.
+type work[S any] struct {
+	part    *partition[S]
+	records []*kgo.Record
+	tick    bool // apply the clock after the records
+
+	changelog []*kgo.Record // one per process changed, from the staged store
+	out       []*kgo.Record // commands and dead letters, in decision order
+	decided   []Decision[S]
+	stats     batchStats
+	// popped are the due-queue entries the tick took: an abort puts them
+	// back, so the expiry or retention they stand for happens later.
+	popped []dueEntry
+}
+
+// prepare groups the polled records by partition, works every partition
+// (its records, then its timers when tick), and merges the results.
+func (p *Processor[S]) prepare(fetches kgo.Fetches, now time.Time, tick bool) *batch[S] {
+	b := &batch[S]{}
+	byPart := map[int32]*work[S]{}
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if fp.Topic != p.cfg.Topics.Events || len(fp.Records) == 0 {
+			return
+		}
+		b.records += len(fp.Records)
+		pt := p.parts[fp.Partition]
+		if pt == nil || pt.store == nil {
+			// Not restored (yet) or no longer ours: processing it now could
+			// repeat a decision. The transaction aborts, and the records are
+			// polled again once the partition is restored.
+			b.abort = "records arrived for partition " + strconv.Itoa(int(fp.Partition)) + " before its restore finished"
+			return
+		}
+		pt.highWatermark = fp.HighWatermark
+		pt.next = fp.Records[len(fp.Records)-1].Offset + 1
+		w := byPart[fp.Partition]
+		if w == nil {
+			w = &work[S]{part: pt}
+			byPart[fp.Partition] = w
+			b.works = append(b.works, w)
+		}
+		w.records = append(w.records, fp.Records...)
+	})
+	if tick {
+		for id, pt := range p.parts {
+			if pt.store == nil || !pt.due.dueBy(now) {
+				continue
+			}
+			w := byPart[id]
+			if w == nil {
+				w = &work[S]{part: pt}
+				byPart[id] = w
+				b.works = append(b.works, w)
+			}
+			w.tick = true
+		}
+	}
+	if b.abort != "" {
+		// Nothing is staged: the transaction only aborts.
+		b.works = nil
+		return b
+	}
+	p.run(b.works, now)
+	for _, w := range b.works {
+		b.writes += len(w.changelog) + len(w.out)
+		b.stats.merge(&w.stats)
+	}
+	return b
+}
+
+// run works each work, up to p.workers at a time.
+func (p *Processor[S]) run(ws []*work[S], now time.Time) {
+	n := min(p.workers, len(ws))
+	if n <= 1 {
+		for _, w := range ws {
+			p.work(w, now)
+		}
+		return
+	}
+	var next atomic.Int32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ws); i = int(next.Add(1)) - 1 {
+				p.work(ws[i], now)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// work applies one partition's records and timers and encodes what
+// changed. It touches only w and w.part.
+func (p *Processor[S]) work(w *work[S], now time.Time) {
+	for _, r := range w.records {
+		p.handle(w, r, now)
+	}
+	if w.tick {
+		p.tick(w, now)
+	}
+	part := w.part
+	for key, proc := range part.store.Staged() {
+		r := &kgo.Record{Topic: p.cfg.Topics.Changelog, Partition: part.id, Key: []byte(key)}
+		if proc != nil {
+			r.Value = p.def.Codec.Encode(key, proc.History)
+		}
+		w.changelog = append(w.changelog, r)
+	}
 }
 
 // handle is where an input record enters: it is decoded, then applied,
 // skipped or dead-lettered. Exactly one of those happens to every record.
-func (p *Processor) handle(b *batch, r *kgo.Record, now time.Time) {
-	b.records++
-	part := p.parts[r.Partition]
-	if part == nil || part.store == nil {
-		// Not restored (yet) or no longer ours: processing it now could
-		// repeat a decision. The transaction aborts, and the record is
-		// polled again once the partition is restored.
-		b.abort = "records arrived for partition " + strconv.Itoa(int(r.Partition)) + " before its restore finished"
-		return
-	}
-	ev, err := topics.DecodeEvent(r.Key, r.Value)
+func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
+	key, ev, err := p.def.Decode(r)
 	if err != nil {
 		var m *topics.MalformedError
 		reason, kind := err.Error(), "malformed"
 		if errors.As(err, &m) {
 			reason, kind = m.Reason, m.Kind
 		}
-		p.deadLetter(b, r, kind, reason)
+		p.deadLetter(w, r, kind, reason)
 		return
 	}
-	proc := part.store.Get(ev.OrderID)
-	out := p.manager.Apply(proc, ev.OrderID, state.Entry{ID: ev.ID, Type: ev.Type, MenuID: ev.MenuID}, now)
+	store := w.part.store
+	out := p.manager.Apply(store.Get(key), key, ev, now)
 	if out.Changed() {
-		part.store.Put(out.Process)
+		store.Put(out.Process)
 	}
-	p.decided(b, ev.OrderID, out.Decisions, ev.ID, now)
+	if len(out.Decisions) > 0 {
+		// An expiry found on the way comes first; the event's decision
+		// (if any) last, with the event as its cause.
+		for i, d := range out.Decisions {
+			var cause *state.Entry
+			var rec *kgo.Record
+			if i == len(out.Decisions)-1 && out.Result == state.Applied {
+				cause, rec = &ev, r
+			}
+			p.decide(w, out.Process, d, cause, rec)
+		}
+	}
 	switch out.Result {
 	case state.Applied:
-		b.stats.applied++
+		w.stats.applied++
 	case state.SkippedDuplicate:
-		b.stats.dup++
-		p.log.Debug("duplicate event skipped", "order_id", ev.OrderID, "event_id", ev.ID, "partition", r.Partition, "offset", r.Offset)
+		w.stats.dup++
+		p.log.Debug("duplicate event skipped", p.def.Logs.Key, key, "event_id", ev.ID, "partition", r.Partition, "offset", r.Offset)
 	case state.SkippedTerminal:
-		b.stats.terminal++
-		p.log.Info("event for a finished process skipped", "order_id", ev.OrderID, "event_id", ev.ID, "type", ev.Type, "partition", r.Partition, "offset", r.Offset)
+		w.stats.terminal++
+		p.log.Info("event for a finished process skipped", p.def.Logs.Key, key, "event_id", ev.ID, "type", ev.Type, "partition", r.Partition, "offset", r.Offset)
 	case state.SkippedOtherType:
-		b.stats.other++
+		w.stats.other++
 	case state.RejectedHistoryFull:
-		b.stats.full++
-		p.deadLetter(b, r, "history_full", ReasonHistoryFull)
+		w.stats.full++
+		p.deadLetter(w, r, "history_full", ReasonHistoryFull)
 	}
 }
 
-// decided turns decision entries into output: a ConfirmOrder command for
-// ConfirmOrderIssued, a log line and a count for MatchExpired.
-func (p *Processor) decided(b *batch, orderID string, decisions []state.Entry, causation string, now time.Time) {
-	for _, d := range decisions {
-		switch d.Type {
-		case state.ConfirmOrderIssued:
-			c := topics.NewConfirmOrder(orderID, d.MenuID, causation, now)
-			b.out = append(b.out, &kgo.Record{
-				Topic:   p.cfg.Topics.Commands,
-				Key:     []byte(orderID),
-				Value:   c.Encode(),
-				Headers: []kgo.RecordHeader{{Key: "type", Value: []byte(topics.ConfirmOrderType)}},
-			})
-			b.issued = append(b.issued, c)
-			b.stats.commands++
-		case state.MatchExpired:
-			b.expired = append(b.expired, orderID)
-			b.stats.expired++
+// decide turns a decision entry into output: the records the definition
+// emits for it, keyed by the process and to the commands topic unless the
+// definition says otherwise.
+func (p *Processor[S]) decide(w *work[S], proc *state.Process[S], d state.Entry, cause *state.Entry, rec *kgo.Record) {
+	dec := Decision[S]{Key: proc.Key, Entry: d, State: proc.State, Cause: cause, Record: rec, Started: proc.History[0].At}
+	for _, r := range p.def.Emit(dec) {
+		if r.Topic == "" {
+			r.Topic = p.cfg.Topics.Commands
 		}
+		if r.Key == nil {
+			r.Key = []byte(proc.Key)
+		}
+		w.out = append(w.out, r)
+		w.stats.commands++
 	}
+	if cause == nil {
+		w.stats.expired++
+	}
+	w.decided = append(w.decided, dec)
 }
 
 // deadLetter writes r to the DLQ as it came (key, value and headers) plus
 // the reason and its coordinates.
-func (p *Processor) deadLetter(b *batch, r *kgo.Record, kind, reason string) {
+func (p *Processor[S]) deadLetter(w *work[S], r *kgo.Record, kind, reason string) {
 	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
 	headers = append(headers, r.Headers...)
 	headers = append(headers,
@@ -111,41 +218,38 @@ func (p *Processor) deadLetter(b *batch, r *kgo.Record, kind, reason string) {
 		kgo.RecordHeader{Key: "dlq-partition", Value: []byte(strconv.FormatInt(int64(r.Partition), 10))},
 		kgo.RecordHeader{Key: "dlq-offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	)
-	b.out = append(b.out, &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers})
-	b.stats.dlq++
-	if b.stats.dlqByKind == nil {
-		b.stats.dlqByKind = map[string]int64{}
+	w.out = append(w.out, &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers})
+	w.stats.dlq++
+	if w.stats.dlqByKind == nil {
+		w.stats.dlqByKind = map[string]int64{}
 	}
-	b.stats.dlqByKind[kind]++
+	w.stats.dlqByKind[kind]++
 	p.log.Warn("record dead-lettered", "reason", reason, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "key", string(r.Key))
 }
 
-// tick applies the clock to every restored partition: processes past their
-// deadline expire, terminal processes past their retention are tombstoned.
-// Only the due ones are visited (see dueQueue).
-func (p *Processor) tick(b *batch, now time.Time) {
-	for _, part := range p.parts {
-		if part.store == nil {
-			continue
+// tick applies the clock to one partition: processes past their deadline
+// are decided by the definition's Expire, terminal processes past their
+// retention are tombstoned. Only the due ones are visited (see dueQueue).
+func (p *Processor[S]) tick(w *work[S], now time.Time) {
+	part := w.part
+	part.due.popDue(now, func(e dueEntry) {
+		w.popped = append(w.popped, e)
+		cur := part.store.Get(e.key)
+		if cur == nil {
+			return // forgotten, or deleted in this batch
 		}
-		part.due.popDue(now, func(e dueEntry) {
-			b.popped = append(b.popped, popped{part, e})
-			key := e.key
-			cur := part.store.Get(key)
-			if cur == nil {
-				return // forgotten, or deleted in this batch
+		if adv := p.manager.Advance(cur, now); adv != nil {
+			part.store.Put(adv.Process)
+			for _, d := range adv.Decisions {
+				p.decide(w, adv.Process, d, nil, nil)
 			}
-			if adv := p.manager.Advance(cur, now); adv != nil {
-				part.store.Put(adv.Process)
-				p.decided(b, key, adv.Decisions, "", now)
-			} else if p.manager.Forget(cur, now) {
-				part.store.Delete(key)
-				b.stats.forgotten++
-			}
-			// Otherwise the entry was stale: the process changed, and its
-			// current due time is queued already.
-		})
-	}
+		} else if p.manager.Forget(cur, now) {
+			part.store.Delete(e.key)
+			w.stats.forgotten++
+		}
+		// Otherwise the entry was stale: the process changed, and its
+		// current due time is queued already.
+	})
 }
 
 // partitioner writes changelog records to the partition the processor set

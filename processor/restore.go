@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/catering-match/catering-match/state"
-	"github.com/catering-match/catering-match/topics"
 )
 
 // restorer rebuilds a partition's processes from the changelog.
@@ -26,24 +25,25 @@ import (
 // the offsets compaction removed, and a restore that waits for "the record
 // at end-1" hangs on them. Here the position moves past them, and the
 // restore ends the moment it reaches the target offset.
-type restorer struct {
+type restorer[S any] struct {
 	cl      *kgo.Client
 	adm     *kadm.Client
 	topic   string
-	manager *state.Manager[state.Order]
+	codec   Codec
+	manager *state.Manager[S]
 	log     *slog.Logger
 	decomp  kgo.Decompressor
 }
 
-type restoreResult struct {
-	store   *state.Store[state.Order]
+type restoreResult[S any] struct {
+	store   *state.Store[S]
 	due     *dueQueue // built by the session's restore, not for LoadPartition
 	records int64
 	took    time.Duration
 }
 
-func newRestorer(cl *kgo.Client, topic string, m *state.Manager[state.Order], log *slog.Logger) *restorer {
-	return &restorer{cl: cl, adm: kadm.NewClient(cl), topic: topic, manager: m, log: log, decomp: kgo.DefaultDecompressor()}
+func newRestorer[S any](cl *kgo.Client, topic string, codec Codec, m *state.Manager[S], log *slog.Logger) *restorer[S] {
+	return &restorer[S]{cl: cl, adm: kadm.NewClient(cl), topic: topic, codec: codec, manager: m, log: log, decomp: kgo.DefaultDecompressor()}
 }
 
 // restore reads changelog partition p from its start to its stable end.
@@ -55,14 +55,14 @@ func newRestorer(cl *kgo.Client, topic string, m *state.Manager[state.Order], lo
 // before its outcome can be read. Without this wait a commit that lands a
 // moment later would hold offsets that skip events whose state the restore
 // did not see.
-func (r *restorer) restore(ctx context.Context, p int32) (restoreResult, error) {
+func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], error) {
 	start := time.Now()
 	from, target, err := r.bounds(ctx, p)
 	if err != nil {
-		return restoreResult{}, err
+		return restoreResult[S]{}, err
 	}
-	store := state.NewStore[state.Order]()
-	res := restoreResult{store: store}
+	store := state.NewStore[S]()
+	res := restoreResult[S]{store: store}
 	offset := from
 	for offset < target {
 		fp, next, err := r.fetch(ctx, p, offset)
@@ -78,11 +78,11 @@ func (r *restorer) restore(ctx context.Context, p int32) (restoreResult, error) 
 				store.Load(string(rec.Key), nil)
 				continue
 			}
-			orderID, history, err := topics.DecodeProcess(rec.Key, rec.Value)
+			key, history, err := r.codec.Decode(rec.Key, rec.Value)
 			if err != nil {
 				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
-			store.Load(orderID, r.manager.Restore(orderID, history))
+			store.Load(key, r.manager.Restore(key, history))
 		}
 		offset = max(offset, next)
 	}
@@ -100,7 +100,7 @@ func (e *corruptRecordError) Unwrap() error { return e.err }
 
 // bounds returns the offsets to read between: the log start and the last
 // stable offset, once every transaction open at the first look has ended.
-func (r *restorer) bounds(ctx context.Context, p int32) (from, target int64, err error) {
+func (r *restorer[S]) bounds(ctx context.Context, p int32) (from, target int64, err error) {
 	high0 := int64(-1)
 	waitingSince := time.Now()
 	lastLog := waitingSince
@@ -153,7 +153,7 @@ func (r *restorer) bounds(ctx context.Context, p int32) (from, target int64, err
 
 // fetch issues one read_committed Fetch for partition p at offset and returns
 // the records with the offset to fetch next.
-func (r *restorer) fetch(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
+func (r *restorer[S]) fetch(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
 	for attempt := 0; ; attempt++ {
 		fp, next, err := r.fetchOnce(ctx, p, offset)
 		if err == nil {
@@ -179,7 +179,7 @@ func (r *restorer) fetch(ctx context.Context, p int32, offset int64) (kgo.FetchP
 	}
 }
 
-func (r *restorer) fetchOnce(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
+func (r *restorer[S]) fetchOnce(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
 	meta, err := r.adm.ListTopics(ctx, r.topic)
 	if err != nil {
 		return kgo.FetchPartition{}, 0, err
@@ -245,15 +245,19 @@ func (r *restorer) fetchOnce(ctx context.Context, p int32, offset int64) (kgo.Fe
 // its processes, as a restore does: for tools and queries that need the
 // state of partitions this instance does not own. cl needs only seed
 // brokers (and security options); it is not a group member.
-func LoadPartition(ctx context.Context, cl *kgo.Client, changelog string, p int32, limits state.Limits, log *slog.Logger) (*state.Store[state.Order], error) {
-	m, err := state.NewCatering(limits)
+func LoadPartition[S any](ctx context.Context, cl *kgo.Client, def Definition[S], changelog string, p int32, limits state.Limits, log *slog.Logger) (*state.Store[S], error) {
+	def, err := def.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m, err := state.NewManager(def.Process, limits)
 	if err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	res, err := newRestorer(cl, changelog, m, log).restore(ctx, p)
+	res, err := newRestorer(cl, changelog, def.Codec, m, log).restore(ctx, p)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,8 @@ type Stats struct {
 	SkippedOtherType atomic.Int64
 	DeadLettered     atomic.Int64 // malformed records and full histories
 	HistoryFull      atomic.Int64 // of DeadLettered: process history full
-	CommandsIssued   atomic.Int64 // ConfirmOrder commands committed
-	Expired          atomic.Int64 // processes that reached their deadline
+	CommandsIssued   atomic.Int64 // records the decisions emitted (ConfirmOrder), committed
+	Expired          atomic.Int64 // processes decided by their deadline
 	Forgotten        atomic.Int64 // terminal processes tombstoned after retention
 	TxnCommitted     atomic.Int64
 	TxnAborted       atomic.Int64
@@ -42,6 +42,24 @@ func (s *Stats) DeadLetteredByKind() map[string]int64 {
 type batchStats struct {
 	applied, dup, terminal, other, dlq, full, commands, expired, forgotten int64
 	dlqByKind                                                              map[string]int64
+}
+
+func (s *batchStats) merge(o *batchStats) {
+	s.applied += o.applied
+	s.dup += o.dup
+	s.terminal += o.terminal
+	s.other += o.other
+	s.dlq += o.dlq
+	s.full += o.full
+	s.commands += o.commands
+	s.expired += o.expired
+	s.forgotten += o.forgotten
+	for k, n := range o.dlqByKind {
+		if s.dlqByKind == nil {
+			s.dlqByKind = map[string]int64{}
+		}
+		s.dlqByKind[k] += n
+	}
 }
 
 func (s *Stats) add(b *batchStats) {

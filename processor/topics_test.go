@@ -1,8 +1,10 @@
-package processor
+package processor_test
 
 import (
 	"context"
 	"errors"
+	"github.com/catering-match/catering-match/internal/catering"
+	"github.com/catering-match/catering-match/processor"
 	"testing"
 	"time"
 
@@ -24,9 +26,9 @@ func createTopic(t *testing.T, adm *kadm.Client, name string, partitions int32, 
 
 // runUntilError runs a processor that is expected to refuse to start, and
 // returns Run's error.
-func runUntilError(t *testing.T, cfg Config) error {
+func runUntilError(t *testing.T, cfg processor.Config) error {
 	t.Helper()
-	p, err := New(cfg)
+	p, err := processor.New(cfg, catering.Definition())
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -121,16 +121,16 @@ func expiryID(orderID string) string {
 func Catering() Definition[Order] {
 	p := Init(func() Order { return Order{} }).
 		When(CustomerConfirmedMenu, func(o Order, e Entry) Order {
-			return o.withMenu(e.MenuID, func(m *Menu) { m.Customer = true })
+			return o.withMenu(e.Ref, func(m *Menu) { m.Customer = true })
 		}).
 		When(CatererConfirmedMenu, func(o Order, e Entry) Order {
-			return o.withMenu(e.MenuID, func(m *Menu) { m.Caterer = Accepted })
+			return o.withMenu(e.Ref, func(m *Menu) { m.Caterer = Accepted })
 		}).
 		When(CatererDeclinedMenu, func(o Order, e Entry) Order {
-			return o.withMenu(e.MenuID, func(m *Menu) { m.Caterer = Declined })
+			return o.withMenu(e.Ref, func(m *Menu) { m.Caterer = Declined })
 		}).
 		When(ConfirmOrderIssued, func(o Order, e Entry) Order {
-			o.Status, o.ConfirmedMenu, o.CommandID = Confirmed, e.MenuID, e.ID
+			o.Status, o.ConfirmedMenu, o.CommandID = Confirmed, e.Ref, e.ID
 			return o
 		}).
 		When(MatchExpired, func(o Order, _ Entry) Order {
@@ -140,11 +140,11 @@ func Catering() Definition[Order] {
 	return Definition[Order]{
 		Projection: p,
 		Decide: func(key string, o Order, applied Entry, _ time.Time) (Entry, bool) {
-			m, _ := o.Menu(applied.MenuID)
+			m, _ := o.Menu(applied.Ref)
 			if o.Status != Pending || !m.Customer || m.Caterer != Accepted {
 				return Entry{}, false
 			}
-			return Entry{ID: CommandID(key), Type: ConfirmOrderIssued, MenuID: m.ID}, true
+			return Entry{ID: CommandID(key), Type: ConfirmOrderIssued, Ref: m.ID}, true
 		},
 		Terminal: func(o Order) bool { return o.Status != Pending },
 		Expire: func(key string, _ Order, _ time.Time) Entry {

@@ -33,15 +33,15 @@ func newManager(tb testing.TB, l state.Limits) *state.Manager[state.Order] {
 }
 
 func cust(id, menu string) state.Entry {
-	return state.Entry{ID: id, Type: state.CustomerConfirmedMenu, MenuID: menu}
+	return state.Entry{ID: id, Type: state.CustomerConfirmedMenu, Ref: menu}
 }
 func catOK(id, menu string) state.Entry {
-	return state.Entry{ID: id, Type: state.CatererConfirmedMenu, MenuID: menu}
+	return state.Entry{ID: id, Type: state.CatererConfirmedMenu, Ref: menu}
 }
 func catNo(id, menu string) state.Entry {
-	return state.Entry{ID: id, Type: state.CatererDeclinedMenu, MenuID: menu}
+	return state.Entry{ID: id, Type: state.CatererDeclinedMenu, Ref: menu}
 }
-func other(id string) state.Entry { return state.Entry{ID: id, Type: otherType, MenuID: "a"} }
+func other(id string) state.Entry { return state.Entry{ID: id, Type: otherType, Ref: "a"} }
 
 // snapshot is a deep copy of a process, to prove Apply leaves its input alone.
 func snapshot(p *state.Process[state.Order]) *state.Process[state.Order] {
@@ -73,7 +73,7 @@ func applyChecked(tb testing.TB, m *state.Manager[state.Order], p *state.Process
 func decisionTypes(ds []state.Entry) []string {
 	var s []string
 	for _, d := range ds {
-		s = append(s, d.Type+":"+d.MenuID)
+		s = append(s, d.Type+":"+d.Ref)
 	}
 	return s
 }
@@ -374,7 +374,7 @@ func TestCateringRules(t *testing.T) {
 				require.Equal(t, state.CommandID(orderKey), p.State.CommandID)
 				last := p.History[len(p.History)-1]
 				require.Equal(t, state.ConfirmOrderIssued, last.Type)
-				require.Equal(t, tc.confirmed, last.MenuID)
+				require.Equal(t, tc.confirmed, last.Ref)
 			} else {
 				require.Zero(t, issuedCount)
 				require.Empty(t, p.State.CommandID)
@@ -400,7 +400,7 @@ func TestApplyToNilProcess(t *testing.T) {
 	require.Equal(t, state.Applied, out.Result)
 	require.True(t, out.Changed())
 	require.Equal(t, orderKey, out.Process.Key)
-	require.Equal(t, []state.Entry{{ID: "e1", Type: state.CustomerConfirmedMenu, MenuID: "a", At: t0}}, out.Process.History)
+	require.Equal(t, []state.Entry{{ID: "e1", Type: state.CustomerConfirmedMenu, Ref: "a", At: t0}}, out.Process.History)
 	require.Empty(t, out.Decisions)
 	d, ok := m.Deadline(out.Process)
 	require.True(t, ok)
@@ -413,7 +413,7 @@ func TestConfirmOrderDecision(t *testing.T) {
 	now := t0.Add(5 * time.Minute)
 	out := m.Apply(p, "order-7", catOK("e2", "menu-a"), now)
 	require.Equal(t, state.Applied, out.Result)
-	want := state.Entry{ID: state.CommandID("order-7"), Type: state.ConfirmOrderIssued, MenuID: "menu-a", At: now}
+	want := state.Entry{ID: state.CommandID("order-7"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: now}
 	require.Equal(t, []state.Entry{want}, out.Decisions)
 	require.Equal(t, want, out.Process.History[2])
 	require.Equal(t, state.Order{
@@ -659,12 +659,12 @@ func TestStringers(t *testing.T) {
 
 func TestGenericProjection(t *testing.T) {
 	p := state.Init(func() int { return 10 }).
-		When("add", func(s int, e state.Entry) int { return s + len(e.MenuID) }).
+		When("add", func(s int, e state.Entry) int { return s + len(e.Ref) }).
 		When("double", func(s int, _ state.Entry) int { return s * 2 })
 	require.True(t, p.Handles("add"))
 	require.False(t, p.Handles("other"))
 	require.Equal(t, 10, p.Fold(nil))
 	require.Equal(t, 26, p.Fold([]state.Entry{
-		{Type: "add", MenuID: "abc"}, {Type: "other", MenuID: "zzzz"}, {Type: "double"},
+		{Type: "add", Ref: "abc"}, {Type: "other", Ref: "zzzz"}, {Type: "double"},
 	}))
 }

@@ -14,10 +14,10 @@ import (
 // applied or a decision the process recorded. At is the processing time at
 // which the process recorded it.
 type Entry struct {
-	ID     string
-	Type   string
-	MenuID string
-	At     time.Time
+	ID   string
+	Type string
+	Ref  string
+	At   time.Time
 }
 
 // Projection folds a history into a state S. It reads the way

@@ -50,14 +50,14 @@ func matchModel(evs []state.Entry) (at int, menu string) {
 		seen[e.ID] = true
 		switch e.Type {
 		case state.CustomerConfirmedMenu:
-			customer[e.MenuID] = true
+			customer[e.Ref] = true
 		case state.CatererConfirmedMenu:
-			caterer[e.MenuID] = "yes"
+			caterer[e.Ref] = "yes"
 		case state.CatererDeclinedMenu:
-			caterer[e.MenuID] = "no"
+			caterer[e.Ref] = "no"
 		}
-		if customer[e.MenuID] && caterer[e.MenuID] == "yes" {
-			return i, e.MenuID
+		if customer[e.Ref] && caterer[e.Ref] == "yes" {
+			return i, e.Ref
 		}
 	}
 	return -1, ""
@@ -66,7 +66,7 @@ func matchModel(evs []state.Entry) (at int, menu string) {
 func describe(evs []state.Entry) string {
 	var b strings.Builder
 	for _, e := range evs {
-		fmt.Fprintf(&b, "%s(%s,%q) ", e.Type, e.ID, e.MenuID)
+		fmt.Fprintf(&b, "%s(%s,%q) ", e.Type, e.ID, e.Ref)
 	}
 	return b.String()
 }
@@ -129,7 +129,7 @@ func TestPermutations(t *testing.T) {
 					continue
 				}
 				require.Len(t, issued, 1, describe(evs))
-				require.Equal(t, wantMenu, issued[0].MenuID, describe(evs))
+				require.Equal(t, wantMenu, issued[0].Ref, describe(evs))
 				require.Equal(t, state.CommandID(orderKey), issued[0].ID)
 				require.Equal(t, state.Confirmed, p.State.Status)
 				require.Equal(t, wantMenu, p.State.ConfirmedMenu)

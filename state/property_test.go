@@ -68,20 +68,20 @@ func (r *refModel) apply(ev state.Entry, now time.Time) (state.Result, []string)
 	r.seen[ev.ID] = true
 	r.events++
 	r.entries++
-	r.mention(ev.MenuID)
+	r.mention(ev.Ref)
 	switch ev.Type {
 	case state.CustomerConfirmedMenu:
-		r.customer[ev.MenuID] = true
+		r.customer[ev.Ref] = true
 	case state.CatererConfirmedMenu:
-		r.caterer[ev.MenuID] = state.Accepted
+		r.caterer[ev.Ref] = state.Accepted
 	case state.CatererDeclinedMenu:
-		r.caterer[ev.MenuID] = state.Declined
+		r.caterer[ev.Ref] = state.Declined
 	}
-	if r.customer[ev.MenuID] && r.caterer[ev.MenuID] == state.Accepted {
-		r.status, r.ended, r.confirmed = state.Confirmed, now, ev.MenuID
+	if r.customer[ev.Ref] && r.caterer[ev.Ref] == state.Accepted {
+		r.status, r.ended, r.confirmed = state.Confirmed, now, ev.Ref
 		r.entries++
 		r.issued++
-		decisions = append(decisions, state.ConfirmOrderIssued+":"+ev.MenuID)
+		decisions = append(decisions, state.ConfirmOrderIssued+":"+ev.Ref)
 	}
 	return state.Applied, decisions
 }
@@ -124,9 +124,9 @@ func TestPropertyAgainstReferenceModel(t *testing.T) {
 				0, time.Nanosecond, time.Minute, 10 * time.Minute, 30 * time.Minute, 59 * time.Minute,
 			}).Draw(rt, "dt"))
 			ev := state.Entry{
-				ID:     fmt.Sprintf("e%d", rapid.IntRange(0, 5).Draw(rt, "id")),
-				Type:   rapid.SampledFrom(propTypes).Draw(rt, "type"),
-				MenuID: rapid.SampledFrom([]string{"", "a", "b"}).Draw(rt, "menu"),
+				ID:   fmt.Sprintf("e%d", rapid.IntRange(0, 5).Draw(rt, "id")),
+				Type: rapid.SampledFrom(propTypes).Draw(rt, "type"),
+				Ref:  rapid.SampledFrom([]string{"", "a", "b"}).Draw(rt, "menu"),
 			}
 			if rapid.IntRange(0, 9).Draw(rt, "restart") == 0 && p != nil {
 				p = m.Restore(key, append([]state.Entry(nil), p.History...)) // a restart: fold the changelog

@@ -58,7 +58,7 @@ func EncodeProcess(orderID string, history []state.Entry) []byte {
 	for i := range history {
 		e := &history[i]
 		n += len(entID) + len(entType) + len(entMenuID) + len(entAt) + len(entClose) + 1 + 6 +
-			len(e.ID) + len(e.Type) + len(e.MenuID) + maxAtLen
+			len(e.ID) + len(e.Type) + len(e.Ref) + maxAtLen
 	}
 	b := make([]byte, 0, n)
 	b = append(b, recOpen...)
@@ -76,7 +76,7 @@ func EncodeProcess(orderID string, history []state.Entry) []byte {
 		b = append(b, entType...)
 		b = appendJSONString(b, e.Type)
 		b = append(b, entMenuID...)
-		b = appendJSONString(b, e.MenuID)
+		b = appendJSONString(b, e.Ref)
 		b = append(b, entAt...)
 		// RFC3339Nano in UTC writes only digits, '-', ':', 'T', '.' and 'Z':
 		// nothing json.Marshal would escape.
@@ -181,7 +181,7 @@ func decodeProcessSlow(key, value []byte) (string, []state.Entry, error) {
 		if e.ID == "" || e.Type == "" {
 			return "", nil, fmt.Errorf("process record for order %q: history[%d] needs an id and a type", w.OrderID, i)
 		}
-		h[i] = state.Entry{ID: e.ID, Type: e.Type, MenuID: e.MenuID, At: at}
+		h[i] = state.Entry{ID: e.ID, Type: e.Type, Ref: e.MenuID, At: at}
 	}
 	return w.OrderID, h, nil
 }
@@ -242,7 +242,7 @@ func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
 		} else {
 			e.Type = str(typ)
 		}
-		e.MenuID = str(menu)
+		e.Ref = str(menu)
 		e.At = t
 		return true
 	})

@@ -18,7 +18,7 @@ import (
 func encodeProcessRef(orderID string, history []state.Entry) []byte {
 	w := wireRecord{Schema: RecordSchema, OrderID: orderID, History: make([]wireEntry, len(history))}
 	for i, e := range history {
-		w.History[i] = wireEntry{ID: e.ID, Type: e.Type, MenuID: e.MenuID, At: e.At.UTC().Format(time.RFC3339Nano)}
+		w.History[i] = wireEntry{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: e.At.UTC().Format(time.RFC3339Nano)}
 	}
 	b, err := json.Marshal(w)
 	if err != nil {
@@ -53,7 +53,7 @@ func checkDecodeSame(t fataler, key, value []byte) {
 	}
 	for i := range h1 {
 		a, b := h1[i], h2[i]
-		if a.ID != b.ID || a.Type != b.Type || a.MenuID != b.MenuID {
+		if a.ID != b.ID || a.Type != b.Type || a.Ref != b.Ref {
 			t.Fatalf("key %q value %q: history[%d] = %+v, slow %+v", key, value, i, a, b)
 		}
 		if !a.At.Equal(b.At) || a.At != b.At || a.At.Location().String() != b.At.Location().String() ||
@@ -66,10 +66,10 @@ func checkDecodeSame(t fataler, key, value []byte) {
 
 func FuzzProcessFastEqualsSlow(f *testing.F) {
 	h := []state.Entry{
-		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", MenuID: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
-		{ID: "e2", Type: "CatererConfirmedMenu", MenuID: "", At: time.Date(2026, 11, 25, 10, 0, 1, 0, time.UTC)},
-		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", MenuID: "menu-a", At: time.Date(2024, 2, 29, 23, 59, 59, 100, time.UTC)},
-		{ID: "x", Type: "SomethingElse", MenuID: "café", At: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
+		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
+		{ID: "e2", Type: "CatererConfirmedMenu", Ref: "", At: time.Date(2026, 11, 25, 10, 0, 1, 0, time.UTC)},
+		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", Ref: "menu-a", At: time.Date(2024, 2, 29, 23, 59, 59, 100, time.UTC)},
+		{ID: "x", Type: "SomethingElse", Ref: "café", At: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
 	}
 	for i := 1; i <= len(h); i++ {
 		f.Add([]byte("42"), EncodeProcess("42", h[:i]))
@@ -106,8 +106,8 @@ func FuzzEncodeProcess(f *testing.F) {
 	f.Fuzz(func(t *testing.T, orderID, id, typ, menu string, sec, nsec int64, offset int) {
 		loc := time.FixedZone("Z", offset%(100*3600))
 		h := []state.Entry{
-			{ID: id, Type: typ, MenuID: menu, At: time.Unix(sec, nsec).In(loc)},
-			{ID: menu, Type: id, MenuID: typ, At: time.Unix(sec/7, nsec/3)},
+			{ID: id, Type: typ, Ref: menu, At: time.Unix(sec, nsec).In(loc)},
+			{ID: menu, Type: id, Ref: typ, At: time.Unix(sec/7, nsec/3)},
 		}
 		got, want := EncodeProcess(orderID, h), encodeProcessRef(orderID, h)
 		if string(got) != string(want) {
@@ -185,10 +185,10 @@ func TestEncodeProcessEqualsMarshal(t *testing.T) {
 		h := make([]state.Entry, n)
 		for i := range h {
 			h[i] = state.Entry{
-				ID:     drawString(rt, fmt.Sprintf("id%d", i)),
-				Type:   rapid.OneOf(rapid.SampledFrom([]string{state.CustomerConfirmedMenu, state.CatererConfirmedMenu, state.CatererDeclinedMenu, state.ConfirmOrderIssued, state.MatchExpired}), rapid.Custom(func(rt *rapid.T) string { return drawString(rt, "type") })).Draw(rt, fmt.Sprintf("type%d", i)),
-				MenuID: drawString(rt, fmt.Sprintf("menu%d", i)),
-				At:     drawTime(rt, fmt.Sprintf("at%d", i)),
+				ID:   drawString(rt, fmt.Sprintf("id%d", i)),
+				Type: rapid.OneOf(rapid.SampledFrom([]string{state.CustomerConfirmedMenu, state.CatererConfirmedMenu, state.CatererDeclinedMenu, state.ConfirmOrderIssued, state.MatchExpired}), rapid.Custom(func(rt *rapid.T) string { return drawString(rt, "type") })).Draw(rt, fmt.Sprintf("type%d", i)),
+				Ref:  drawString(rt, fmt.Sprintf("menu%d", i)),
+				At:   drawTime(rt, fmt.Sprintf("at%d", i)),
 			}
 		}
 		got, want := EncodeProcess(orderID, h), encodeProcessRef(orderID, h)
@@ -210,9 +210,9 @@ func TestDecodeProcessFastPathTaken(t *testing.T) {
 		h := make([]state.Entry, rapid.IntRange(1, 20).Draw(rt, "n"))
 		for i := range h {
 			h[i] = state.Entry{
-				ID:     rapid.StringMatching(`[a-f0-9-]{1,36}`).Draw(rt, "id"),
-				Type:   rapid.StringMatching(`[A-Za-z]{1,30}`).Draw(rt, "type"),
-				MenuID: rapid.StringMatching(`[a-z0-9-]{0,20}|[a-zé€🍰]{0,5}`).Draw(rt, "menu"),
+				ID:   rapid.StringMatching(`[a-f0-9-]{1,36}`).Draw(rt, "id"),
+				Type: rapid.StringMatching(`[A-Za-z]{1,30}`).Draw(rt, "type"),
+				Ref:  rapid.StringMatching(`[a-z0-9-]{0,20}|[a-zé€🍰]{0,5}`).Draw(rt, "menu"),
 				At: time.Unix(rapid.Int64Range(-62135596800, 253402300799).Draw(rt, "sec"),
 					rapid.Int64Range(0, 999999999).Draw(rt, "nsec")).In(rapid.SampledFrom(testLocations).Draw(rt, "loc")),
 			}

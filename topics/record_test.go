@@ -12,10 +12,10 @@ import (
 func sampleHistory() []state.Entry {
 	paris := time.FixedZone("CET", 3600)
 	return []state.Entry{
-		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", MenuID: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
-		{ID: "e2", Type: "CatererDeclinedMenu", MenuID: "", At: time.Date(2026, 11, 25, 11, 0, 0, 1, paris)},
-		{ID: "e3", Type: "CatererConfirmedMenu", MenuID: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 1, 999999999, time.Local)},
-		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", MenuID: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 2, 0, time.UTC)},
+		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
+		{ID: "e2", Type: "CatererDeclinedMenu", Ref: "", At: time.Date(2026, 11, 25, 11, 0, 0, 1, paris)},
+		{ID: "e3", Type: "CatererConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 1, 999999999, time.Local)},
+		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 2, 0, time.UTC)},
 	}
 }
 
@@ -35,7 +35,7 @@ func TestProcessRoundTrip(t *testing.T) {
 		}
 		for i := range in {
 			g, w := got[i], in[i]
-			if g.ID != w.ID || g.Type != w.Type || g.MenuID != w.MenuID || !g.At.Equal(w.At) {
+			if g.ID != w.ID || g.Type != w.Type || g.Ref != w.Ref || !g.At.Equal(w.At) {
 				t.Errorf("history[%d] = %+v, want %+v", i, g, w)
 			}
 			if g.At.Nanosecond() != w.At.Nanosecond() {
@@ -54,8 +54,8 @@ func TestProcessRoundTrip(t *testing.T) {
 
 func TestProcessGolden(t *testing.T) {
 	h := []state.Entry{
-		{ID: "e1", Type: "CustomerConfirmedMenu", MenuID: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
-		{ID: "e2", Type: "CatererConfirmedMenu", MenuID: "", At: time.Date(2026, 11, 25, 11, 0, 0, 0, time.FixedZone("CET", 3600))},
+		{ID: "e1", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
+		{ID: "e2", Type: "CatererConfirmedMenu", Ref: "", At: time.Date(2026, 11, 25, 11, 0, 0, 0, time.FixedZone("CET", 3600))},
 	}
 	got := string(EncodeProcess("42", h))
 	want := `{"schema":1,"order_id":"42","history":[` +
@@ -173,7 +173,7 @@ func TestDecodeProcessAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h[0].MenuID != "" || !h[0].At.Equal(time.Date(2026, 11, 25, 10, 0, 0, 5e8, time.UTC)) {
+	if h[0].Ref != "" || !h[0].At.Equal(time.Date(2026, 11, 25, 10, 0, 0, 5e8, time.UTC)) {
 		t.Fatalf("got %+v", h[0])
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/internal/cli"
 	"github.com/catering-match/catering-match/internal/embedded"
 	"github.com/catering-match/catering-match/internal/ops"
@@ -179,13 +180,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.cfg.Registerer = reg
-	p, err := processor.New(o.cfg)
+	p, err := processor.New(o.cfg, catering.Definition())
 	if err != nil {
 		fmt.Fprintf(stderr, "catering-match: %v\n", err)
 		return 2
 	}
 	if o.httpAddr != "" {
-		stopHTTP, err := serveOps(o.httpAddr, ops.Handler(p, reg, log), log)
+		stopHTTP, err := serveOps(o.httpAddr, ops.Handler(catering.Queries{Processor: p}, reg, log), log)
 		if err != nil {
 			log.Error("cannot serve the operations endpoints", "addr", o.httpAddr, "err", err)
 			return 1

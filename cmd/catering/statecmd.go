@@ -13,6 +13,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
@@ -87,7 +88,7 @@ func (c *stateCmd) exec(ctx context.Context, args []string) error {
 		return err
 	}
 	p := topics.PartitionFor(order, n)
-	store, err := processor.LoadPartition(ctx, cl, c.topic, p, limits, c.conn.logger(c.stderr))
+	store, err := processor.LoadPartition(ctx, cl, catering.Definition(), c.topic, p, limits, c.conn.logger(c.stderr))
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("read %s partition %d: not done within --timeout %v (a transaction left open on the changelog holds the read until it ends): %w", c.topic, p, c.timeout, err)
 	}
@@ -148,7 +149,7 @@ func view(p *state.Process[state.Order], m *state.Manager[state.Order], changelo
 		v.Menus = append(v.Menus, menuView{MenuID: mn.ID, Customer: mn.Customer, Caterer: mn.Caterer.String()})
 	}
 	for _, e := range p.History {
-		v.History = append(v.History, entryView{ID: e.ID, Type: e.Type, MenuID: e.MenuID, At: timestamp(e.At)})
+		v.History = append(v.History, entryView{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: timestamp(e.At)})
 	}
 	if d, ok := m.Deadline(p); ok {
 		v.ExpiresAt = timestamp(d)

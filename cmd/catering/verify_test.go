@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
@@ -261,7 +262,7 @@ func workload(topic string, seed uint64, orders int) []*kgo.Record {
 
 // startService runs the service in process on e's topics until the test
 // ends; it returns the processor and its group.
-func startService(t *testing.T, e env, maxHistory int) (*processor.Processor, string) {
+func startService(t *testing.T, e env, maxHistory int) (*processor.Processor[state.Order], string) {
 	t.Helper()
 	cfg := processor.DefaultConfig()
 	cfg.Brokers = []string{e.addr}
@@ -274,7 +275,7 @@ func startService(t *testing.T, e env, maxHistory int) (*processor.Processor, st
 		cfg.Limits.MaxHistory = maxHistory
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := processor.New(cfg)
+	p, err := processor.New(cfg, catering.Definition())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -8,7 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/processor"
+	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
 )
 
@@ -17,7 +19,7 @@ const stallTimeout = 60 * time.Second
 
 // runningProcessor is the service's processing loop, run in-process.
 type runningProcessor struct {
-	p       *processor.Processor
+	p       *processor.Processor[state.Order]
 	cancel  context.CancelFunc
 	exited  chan struct{}
 	err     error // Run's result, once exited is closed
@@ -34,7 +36,7 @@ func (r *runner) startProcessor(ctx context.Context) (*runningProcessor, error) 
 	cfg.Spec = topics.Spec{Partitions: r.o.Partitions, ReplicationFactor: -1}
 	cfg.MaxPollRecords = r.o.MaxPollRecords
 	cfg.Logger = r.o.Logger
-	p, err := processor.New(cfg)
+	p, err := processor.New(cfg, catering.Definition())
 	if err != nil {
 		return nil, err
 	}

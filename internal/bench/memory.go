@@ -54,7 +54,7 @@ func (r *runner) memory() error {
 			if err != nil {
 				return err
 			}
-			out := m.Apply(store.Get(ev.OrderID), ev.OrderID, state.Entry{ID: ev.ID, Type: ev.Type, MenuID: ev.MenuID}, now)
+			out := m.Apply(store.Get(ev.OrderID), ev.OrderID, state.Entry{ID: ev.ID, Type: ev.Type, Ref: ev.MenuID}, now)
 			if out.Changed() {
 				store.Put(out.Process)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
@@ -54,7 +55,7 @@ func (r *runner) restore(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for p := range parts {
 		wg.Go(func() {
-			stores[p], errs[p] = processor.LoadPartition(ctx, cl, r.names.Changelog, p, state.DefaultLimits(), r.o.Logger)
+			stores[p], errs[p] = processor.LoadPartition(ctx, cl, catering.Definition(), r.names.Changelog, p, state.DefaultLimits(), r.o.Logger)
 			done.Add(1)
 		})
 	}
@@ -124,8 +125,8 @@ func (r *runner) topUp(ctx context.Context, n int) error {
 // customer confirmed one menu and the caterer another.
 func pendingProcess(m *state.Manager[state.Order], g *orderGen, id string, now time.Time) *state.Process[state.Order] {
 	menu := g.menu()
-	out := m.Apply(nil, id, state.Entry{ID: g.uuid(), Type: state.CustomerConfirmedMenu, MenuID: menu}, now)
-	return m.Apply(out.Process, id, state.Entry{ID: g.uuid(), Type: state.CatererConfirmedMenu, MenuID: g.otherMenu(menu)}, now).Process
+	out := m.Apply(nil, id, state.Entry{ID: g.uuid(), Type: state.CustomerConfirmedMenu, Ref: menu}, now)
+	return m.Apply(out.Process, id, state.Entry{ID: g.uuid(), Type: state.CatererConfirmedMenu, Ref: g.otherMenu(menu)}, now).Process
 }
 
 // rawRead reads every changelog partition from its start to its last

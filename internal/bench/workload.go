@@ -157,7 +157,7 @@ func newWorkload(prefix string, minOrders, minEvents int, seed, stream uint64) (
 			// The model says which event completes the match.
 			var proc *state.Process[state.Order]
 			for _, ev := range evs {
-				out := m.Apply(proc, id, state.Entry{ID: ev.ID, Type: ev.Type, MenuID: ev.MenuID}, now)
+				out := m.Apply(proc, id, state.Entry{ID: ev.ID, Type: ev.Type, Ref: ev.MenuID}, now)
 				proc = out.Process
 				for _, d := range out.Decisions {
 					if d.Type == state.ConfirmOrderIssued {

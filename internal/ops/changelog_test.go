@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/catering-match/catering-match/internal/catering"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
 )
@@ -142,12 +142,12 @@ func TestOrderFromChangelog(t *testing.T) {
 	defer res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	var list struct {
-		Orders []processor.ProcessView `json:"orders"`
-		Count  int                     `json:"count"`
+		Orders []catering.ProcessView `json:"orders"`
+		Count  int                    `json:"count"`
 	}
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&list))
 	require.Equal(t, len(orders), list.Count)
-	require.True(t, slices.IsSortedFunc(list.Orders, func(x, y processor.ProcessView) int { return x.StartedAt.Compare(y.StartedAt) }))
+	require.True(t, slices.IsSortedFunc(list.Orders, func(x, y catering.ProcessView) int { return x.StartedAt.Compare(y.StartedAt) }))
 	for _, v := range list.Orders {
 		wantSource := "changelog"
 		if owner[v.Partition] == "b" {
@@ -158,9 +158,9 @@ func TestOrderFromChangelog(t *testing.T) {
 	}
 }
 
-func getOrder(t *testing.T, srv *httptest.Server, id string) (processor.ProcessView, int) {
+func getOrder(t *testing.T, srv *httptest.Server, id string) (catering.ProcessView, int) {
 	t.Helper()
-	var v processor.ProcessView
+	var v catering.ProcessView
 	res, err := http.Get(srv.URL + "/orders/" + id)
 	require.NoError(t, err)
 	defer res.Body.Close()
@@ -172,7 +172,7 @@ func getOrder(t *testing.T, srv *httptest.Server, id string) (processor.ProcessV
 
 // normalized is v without its source, with every time in UTC: the
 // changelog stores times in UTC, memory keeps the clock's zone.
-func normalized(v processor.ProcessView) processor.ProcessView {
+func normalized(v catering.ProcessView) catering.ProcessView {
 	utc := func(p *time.Time) *time.Time {
 		if p == nil {
 			return nil

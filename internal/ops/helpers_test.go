@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/internal/embedded"
 	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/topics"
@@ -64,9 +65,9 @@ func testConfig(t *testing.T, brokers string, names topics.Names) processor.Conf
 
 // start runs a processor in the background until the test ends, and waits
 // until it is ready.
-func start(t *testing.T, cfg processor.Config) *processor.Processor {
+func start(t *testing.T, cfg processor.Config) catering.Queries {
 	t.Helper()
-	p, err := processor.New(cfg)
+	p, err := processor.New(cfg, catering.Definition())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -80,7 +81,7 @@ func start(t *testing.T, cfg processor.Config) *processor.Processor {
 			t.Errorf("processor %s did not stop within 60s", cfg.InstanceID)
 		}
 	})
-	return p
+	return catering.Queries{Processor: p}
 }
 
 func produce(t *testing.T, brokers string, rs ...*kgo.Record) {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/catering-match/catering-match/internal/catering"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -35,9 +36,9 @@ type Source interface {
 	// or a restore): exactly its current assignment.
 	Held() []int32
 	// Order returns one order's process; ok is false when it has none.
-	Order(ctx context.Context, id string) (processor.ProcessView, bool, error)
+	Order(ctx context.Context, id string) (catering.ProcessView, bool, error)
 	// Orders lists processes, oldest first.
-	Orders(ctx context.Context, f processor.Filter) ([]processor.ProcessView, error)
+	Orders(ctx context.Context, f catering.Filter) ([]catering.ProcessView, error)
 }
 
 // The limits of GET /orders.
@@ -151,8 +152,8 @@ func (h *handler) order(w http.ResponseWriter, r *http.Request) {
 
 // orderList is the body of GET /orders.
 type orderList struct {
-	Orders []processor.ProcessView `json:"orders"`
-	Count  int                     `json:"count"`
+	Orders []catering.ProcessView `json:"orders"`
+	Count  int                    `json:"count"`
 }
 
 func (h *handler) orders(w http.ResponseWriter, r *http.Request) {
@@ -169,15 +170,15 @@ func (h *handler) orders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if vs == nil {
-		vs = []processor.ProcessView{} // "orders": [], never null
+		vs = []catering.ProcessView{} // "orders": [], never null
 	}
 	writeJSON(w, http.StatusOK, orderList{Orders: vs, Count: len(vs)})
 }
 
 // parseFilter reads ?status=&older_than=&limit=, rejecting unknown
 // parameters so that a typo does not silently list everything.
-func parseFilter(r *http.Request) (processor.Filter, error) {
-	f := processor.Filter{Limit: defaultLimit}
+func parseFilter(r *http.Request) (catering.Filter, error) {
+	f := catering.Filter{Limit: defaultLimit}
 	q := r.URL.Query()
 	for name := range q {
 		switch name {

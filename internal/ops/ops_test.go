@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/catering-match/catering-match/internal/catering"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,11 +26,11 @@ import (
 type fakeSource struct {
 	ready  bool
 	held   []int32
-	views  map[string]processor.ProcessView
-	list   []processor.ProcessView
+	views  map[string]catering.ProcessView
+	list   []catering.ProcessView
 	err    error
 	mu     sync.Mutex
-	filter processor.Filter
+	filter catering.Filter
 	hadDL  time.Duration // time left before the context's deadline, when asked
 }
 
@@ -45,16 +46,16 @@ func (f *fakeSource) noteDeadline(ctx context.Context) {
 	}
 }
 
-func (f *fakeSource) Order(ctx context.Context, id string) (processor.ProcessView, bool, error) {
+func (f *fakeSource) Order(ctx context.Context, id string) (catering.ProcessView, bool, error) {
 	f.noteDeadline(ctx)
 	if f.err != nil {
-		return processor.ProcessView{}, false, f.err
+		return catering.ProcessView{}, false, f.err
 	}
 	v, ok := f.views[id]
 	return v, ok, nil
 }
 
-func (f *fakeSource) Orders(ctx context.Context, fl processor.Filter) ([]processor.ProcessView, error) {
+func (f *fakeSource) Orders(ctx context.Context, fl catering.Filter) ([]catering.ProcessView, error) {
 	f.noteDeadline(ctx)
 	f.mu.Lock()
 	f.filter = fl
@@ -64,13 +65,13 @@ func (f *fakeSource) Orders(ctx context.Context, fl processor.Filter) ([]process
 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
-func pendingView(id string) processor.ProcessView {
+func pendingView(id string) catering.ProcessView {
 	dl := t0.Add(24 * time.Hour)
-	return processor.ProcessView{
+	return catering.ProcessView{
 		OrderID: id, Status: "pending", StartedAt: t0, Deadline: &dl,
-		Menus:   []processor.MenuView{{MenuID: "menu-a", Customer: true, Caterer: "none"}},
+		Menus:   []catering.MenuView{{MenuID: "menu-a", Customer: true, Caterer: "none"}},
 		Missing: []string{"caterer"},
-		History: []processor.EntryView{{ID: "e1", Type: "CustomerConfirmedMenu", MenuID: "menu-a", At: t0}},
+		History: []catering.EntryView{{ID: "e1", Type: "CustomerConfirmedMenu", MenuID: "menu-a", At: t0}},
 		Source:  "memory", Partition: 2,
 	}
 }
@@ -169,13 +170,13 @@ func TestMetrics(t *testing.T) {
 
 func TestOrder(t *testing.T) {
 	v := pendingView("42")
-	src := &fakeSource{views: map[string]processor.ProcessView{"42": v}}
+	src := &fakeSource{views: map[string]catering.ProcessView{"42": v}}
 	logs := &logRecorder{}
 	h := Handler(src, prometheus.NewRegistry(), slog.New(logs))
 
 	r := get(t, h, "/orders/42")
 	require.Equal(t, http.StatusOK, r.status)
-	require.Equal(t, v, decode[processor.ProcessView](t, r))
+	require.Equal(t, v, decode[catering.ProcessView](t, r))
 	require.InDelta(t, 30*time.Second, src.hadDL, float64(time.Second), "the query gets a 30 s timeout")
 
 	// The wire names operators and scripts rely on.
@@ -210,18 +211,18 @@ func TestOrder(t *testing.T) {
 func TestOrders(t *testing.T) {
 	a, b := pendingView("1"), pendingView("2")
 	b.StartedAt = t0.Add(time.Minute)
-	src := &fakeSource{list: []processor.ProcessView{a, b}}
+	src := &fakeSource{list: []catering.ProcessView{a, b}}
 	logs := &logRecorder{}
 	h := Handler(src, prometheus.NewRegistry(), slog.New(logs))
 
 	type list struct {
-		Orders []processor.ProcessView `json:"orders"`
-		Count  int                     `json:"count"`
+		Orders []catering.ProcessView `json:"orders"`
+		Count  int                    `json:"count"`
 	}
 	r := get(t, h, "/orders")
 	require.Equal(t, http.StatusOK, r.status)
-	require.Equal(t, list{Orders: []processor.ProcessView{a, b}, Count: 2}, decode[list](t, r))
-	require.Equal(t, processor.Filter{Limit: 1000}, src.filter, "default limit")
+	require.Equal(t, list{Orders: []catering.ProcessView{a, b}, Count: 2}, decode[list](t, r))
+	require.Equal(t, catering.Filter{Limit: 1000}, src.filter, "default limit")
 	require.InDelta(t, 30*time.Second, src.hadDL, float64(time.Second))
 
 	src.list = nil
@@ -231,16 +232,16 @@ func TestOrders(t *testing.T) {
 
 	for _, tc := range []struct {
 		query string
-		want  processor.Filter
+		want  catering.Filter
 	}{
-		{"status=pending&older_than=24h&limit=100", processor.Filter{Status: "pending", OlderThan: 24 * time.Hour, Limit: 100}},
-		{"status=confirmed", processor.Filter{Status: "confirmed", Limit: 1000}},
-		{"status=expired&limit=10000", processor.Filter{Status: "expired", Limit: 10000}},
-		{"status=&older_than=", processor.Filter{Limit: 1000}},
-		{"older_than=7d", processor.Filter{OlderThan: 7 * 24 * time.Hour, Limit: 1000}},
-		{"older_than=1d12h", processor.Filter{OlderThan: 36 * time.Hour, Limit: 1000}},
-		{"older_than=90s&limit=1", processor.Filter{OlderThan: 90 * time.Second, Limit: 1}},
-		{"older_than=0s", processor.Filter{Limit: 1000}},
+		{"status=pending&older_than=24h&limit=100", catering.Filter{Status: "pending", OlderThan: 24 * time.Hour, Limit: 100}},
+		{"status=confirmed", catering.Filter{Status: "confirmed", Limit: 1000}},
+		{"status=expired&limit=10000", catering.Filter{Status: "expired", Limit: 10000}},
+		{"status=&older_than=", catering.Filter{Limit: 1000}},
+		{"older_than=7d", catering.Filter{OlderThan: 7 * 24 * time.Hour, Limit: 1000}},
+		{"older_than=1d12h", catering.Filter{OlderThan: 36 * time.Hour, Limit: 1000}},
+		{"older_than=90s&limit=1", catering.Filter{OlderThan: 90 * time.Second, Limit: 1}},
+		{"older_than=0s", catering.Filter{Limit: 1000}},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			r := get(t, h, "/orders?"+tc.query)
