@@ -272,4 +272,3 @@ func commands(t *testing.T, brokers, topic string) map[string][]Command {
 	}
 	return out
 }
-
