@@ -76,6 +76,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "group session timeout: how long a crashed instance keeps its partitions")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "broker-side timeout of an open transaction")
 	fs.IntVar(&c.RestoreConcurrency, "restore-concurrency", c.RestoreConcurrency, "partitions restored from the changelog at once")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "partitions decoded and applied in parallel within one poll (one transaction); 0: one per CPU")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "address of the operations endpoints (/, /metrics, /healthz, /readyz, /orders); empty disables them")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
