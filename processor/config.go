@@ -36,8 +36,13 @@ type Config struct {
 	Limits state.Limits
 	// TickInterval is how often deadlines and retention are applied.
 	TickInterval time.Duration
-	// MaxPollRecords bounds the records handled in one transaction.
+	// MaxPollRecords bounds the records of one poll. A poll that comes
+	// back full (the group lags) is topped up with what is already
+	// buffered, up to MaxBatchRecords, in the same transaction.
 	MaxPollRecords int
+	// MaxBatchRecords bounds the records handled in one transaction; 0
+	// means 8 × MaxPollRecords.
+	MaxBatchRecords int
 	// SessionTimeout is the group session timeout: how long a crashed
 	// member keeps its partitions.
 	SessionTimeout time.Duration
@@ -112,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPollRecords < 1 {
 		errs = append(errs, fmt.Errorf("max poll records %d must be at least 1", c.MaxPollRecords))
+	}
+	if c.MaxBatchRecords != 0 && c.MaxBatchRecords < c.MaxPollRecords {
+		errs = append(errs, fmt.Errorf("max batch records %d must be at least max poll records %d", c.MaxBatchRecords, c.MaxPollRecords))
 	}
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("session timeout %v must be between 6s and 5m (the brokers' usual group.min/max.session.timeout.ms)", c.SessionTimeout))

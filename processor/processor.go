@@ -70,6 +70,7 @@ type Processor[S any] struct {
 	epoch    uint64
 	random   *rand.Rand
 	workers  int // partitions worked on in parallel within a poll
+	maxBatch int // records of one transaction at most
 	// lastEndNoted is noted as read just before the last End: a revoke
 	// noted after it may have left GroupTransactSession's revoked flag set.
 	lastEndNoted int64
@@ -123,6 +124,10 @@ func New[S any](cfg Config, def Definition[S]) (*Processor[S], error) {
 		p.clock = time.Now
 	}
 	p.workers = cfg.Workers
+	p.maxBatch = cfg.MaxBatchRecords
+	if p.maxBatch == 0 {
+		p.maxBatch = 8 * cfg.MaxPollRecords
+	}
 	if p.workers == 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
@@ -371,6 +376,22 @@ func (p *Processor[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession,
 	p.mu.Lock()
 	p.wakeFn = nil
 	p.mu.Unlock()
+	// A full poll means lag: the transaction takes what else is buffered
+	// already, up to MaxBatchRecords, without waiting for more. Under lag
+	// a transaction's fixed cost (its round trips to the coordinator) is
+	// shared by more records, and a batch spans more partitions, which
+	// the workers take in parallel. Without lag, polls stay small and
+	// nothing waits for a batch to fill.
+	n := f.NumRecords()
+	for n >= p.cfg.MaxPollRecords && n < p.maxBatch {
+		more := sess.PollRecords(nil, min(p.cfg.MaxPollRecords, p.maxBatch-n)) //nolint:staticcheck // nil: drain what is buffered, never wait (franz-go's documented behaviour)
+		m := more.NumRecords()
+		if m == 0 {
+			break
+		}
+		f = append(f, more...)
+		n += m
+	}
 	return f
 }
 

@@ -132,3 +132,24 @@ func TestConfirmOrderRoundTrip(t *testing.T) {
 		t.Errorf(`menu_id for the default menu = %s, want ""`, m["menu_id"])
 	}
 }
+
+// FuzzConfirmOrderEncode: the hand-written encoder writes exactly what
+// json.Marshal writes, escapes and invalid UTF-8 included.
+func FuzzConfirmOrderEncode(f *testing.F) {
+	f.Add("42", "menu-a", "evt-7", "2026-11-25T10:00:01Z")
+	f.Add("ö<&>\"\\\u2028", "\x00\xff", "", "x")
+	f.Fuzz(func(t *testing.T, order, menu, causation, issued string) {
+		c := ConfirmOrder{CommandID: state.CommandID(order), Type: ConfirmOrderType, OrderID: order,
+			MenuID: menu, IssuedAt: issued, CausationID: causation, CorrelationID: order}
+		if fast, slow := c.Encode(), c.encodeSlow(); string(fast) != string(slow) {
+			t.Fatalf("Encode = %s\njson.Marshal = %s", fast, slow)
+		}
+	})
+}
+
+func TestNewConfirmOrderWithID(t *testing.T) {
+	at := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	if a, b := NewConfirmOrder("42", "m", "e", at), NewConfirmOrderWithID(state.CommandID("42"), "42", "m", "e", at); a != b {
+		t.Fatalf("%+v != %+v", a, b)
+	}
+}

@@ -47,7 +47,8 @@ func emit(d processor.Decision[state.Order]) []*kgo.Record {
 	if d.Entry.Type != state.ConfirmOrderIssued || d.Cause == nil {
 		return nil
 	}
-	c := topics.NewConfirmOrder(d.Key, d.Entry.Ref, d.Cause.ID, d.Entry.At)
+	// The decision's id is state.CommandID(key): the command's id.
+	c := topics.NewConfirmOrderWithID(d.Entry.ID, d.Key, d.Entry.Ref, d.Cause.ID, d.Entry.At)
 	return []*kgo.Record{{
 		Key:     []byte(d.Key),
 		Value:   c.Encode(),
