@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,7 +154,13 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 		return
 	}
 	store := w.part.store
-	out := p.manager.Apply(store.Get(key), key, ev, now)
+	cur := store.Get(key)
+	if cur == nil {
+		// A new process keeps its key for as long as it lives: a copy of
+		// its own, not a slice of the decoder's buffer for the record.
+		key = strings.Clone(key)
+	}
+	out := p.manager.Apply(cur, key, ev, now)
 	if out.Changed() {
 		store.Put(out.Process)
 	}
