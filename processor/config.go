@@ -47,6 +47,10 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// RestoreConcurrency is how many partitions are restored at once.
 	RestoreConcurrency int
+	// Workers is how many partitions are decoded and applied in parallel
+	// within one poll (all in the poll's one transaction); 0 means
+	// runtime.GOMAXPROCS(0).
+	Workers int
 	// ClientOpts are extra franz-go options for every client (TLS, SASL, ...).
 	ClientOpts []kgo.Opt
 	// Clock is the processing-time clock; time.Now when nil.
