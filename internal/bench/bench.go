@@ -886,6 +886,8 @@ func verdict(t Target) string {
 			return "NOT CHECKED"
 		}
 		return "NOT CHECKED: " + note
+	case !t.Met && t.Note != "":
+		return "NOT MET (" + t.Note + ")"
 	case !t.Met:
 		return "NOT MET"
 	case t.Note != "":

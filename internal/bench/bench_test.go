@@ -301,6 +301,11 @@ func TestTargetsNotMet(t *testing.T) {
 	require.False(t, m["scaling: >1 core used"].Met)
 	require.True(t, m["restore"].Met)
 	require.Equal(t, "NOT MET", verdict(m["memory"]))
+
+	big := passing()
+	big.Restore.HeapBytes = stat(3 << 30)
+	require.Equal(t, "NOT MET (checked at 1,000,000 processes)", verdict(byName(targets(big))["restore heap (1M processes)"]),
+		"a checked heap row says it was checked either way")
 	require.False(t, Results{Targets: targets(r)}.AllMet())
 }
 

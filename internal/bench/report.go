@@ -86,8 +86,8 @@ func (r Results) WriteText(w io.Writer) error {
 
 	fmt.Fprintf(w, "\ncommit interval: %s ms = the processor's mean time between committed transactions while latency events were produced (%s records/txn; copy loop: %s ms between commits, %s ms per transaction)\n",
 		fmtStat(l.CommitIntervalMs, f1), fmtStat(l.RecordsPerTxn, f0), fmtStat(l.Baseline.CommitIntervalMs, f1), fmtStat(l.Baseline.MeanTxnMs, f1))
-	fmt.Fprintf(w, "restore: %s; %s records per pass, %d of the processes synthetic pending ones added to the changelog; passes per run: restore %s, raw read %s\n",
-		s.Method, count(float64(s.Records)), s.TopUp, passes(collect(s.Runs, func(x RestoreRun) float64 { return float64(x.Passes) })),
+	fmt.Fprintf(w, "restore: %s; %s records per pass, %s of the processes synthetic pending ones added to the changelog; passes per run: restore %s, raw read %s\n",
+		s.Method, count(float64(s.Records)), count(float64(s.TopUp)), passes(collect(s.Runs, func(x RestoreRun) float64 { return float64(x.Passes) })),
 		passes(collect(s.Baseline.Runs, func(x RawReadRun) float64 { return float64(x.Passes) })))
 	fmt.Fprintf(w, "commands: %s\n", commandsLine(r))
 	if d := t.DiscardedShortRuns + r.Scaling.DiscardedShortRuns; d > 0 {
@@ -137,8 +137,12 @@ func commandsLine(r Results) string {
 	if len(runs) == 0 {
 		return "no runs"
 	}
-	return fmt.Sprintf("every one of the %d throughput and scaling runs issued the ConfirmOrder commands the state model expects (%s with the last input) and dead-lettered none",
-		len(runs), count(float64(runs[len(runs)-1].CommandsExpected)))
+	who := fmt.Sprintf("every one of the %d throughput and scaling runs", len(runs))
+	if len(runs) == 1 {
+		who = "the one throughput run"
+	}
+	return fmt.Sprintf("%s issued the ConfirmOrder commands the state model expects (%s with the last input) and dead-lettered none",
+		who, count(float64(runs[len(runs)-1].CommandsExpected)))
 }
 
 // eosRuns are the throughput runs, then the scaling runs.
