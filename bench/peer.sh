@@ -13,7 +13,8 @@
 #      restored; counts the committed ConfirmOrder commands and dead letters;
 #   5. latency: each system again, at half the slower system's throughput for BENCH_LATENCY_SECONDS,
 #      measured by the same bench.LatencyProbe;
-#   6. prints a table and writes bench/results-peer.json.
+#   6. prints a table, ending with the peer targets' verdict rows (throughput >= 2.5 x Kafka Streams,
+#      p99 lower than Kafka Streams', restore >= 10 x faster), and writes bench/results-peer.json.
 #
 # Environment:
 #   BENCH_ORDERS (20000) BENCH_SEED (42) BENCH_LATENCY_SECONDS (20) BENCH_LATENCY_WARMUP (10, seconds
@@ -337,6 +338,27 @@ RST_S_kstreams=$(div "$RESTORE_MS_kstreams" 1000 2)
 RST_RATE_ours=$(div "$PROCS_ours" "$RST_S_ours")
 RST_RATE_kstreams=$(div "$PROCS_kstreams" "$RST_S_kstreams")
 
+# The peer targets, each a ratio of the two systems in this run.
+# verdict VALUE OP LIMIT: met / NOT MET (NOT CHECKED when a figure is missing).
+verdict() {
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        if (v == "" || v == "null") { print "NOT CHECKED (a figure is missing)"; exit }
+        if (op == ">=") ok = (v + 0 >= l + 0); else if (op == "<") ok = (v + 0 < l + 0); else ok = 0
+        print (ok ? "met" : "NOT MET")
+    }'
+}
+# met_json VERDICT: true / false / null
+met_json() { case $1 in met) echo true ;; "NOT MET") echo false ;; *) echo null ;; esac; }
+numor() { [[ -n $1 ]] && echo "$1" || echo null; } # a number, or null when empty
+THR_RATIO=$(div "$(numor "$THR_ours")" "$(numor "$THR_kstreams")" 2)        # ours / theirs, >= 2.5
+P99_RATIO=$(div "$(numor "$LAT_p99_ms_ours")" "$(numor "$LAT_p99_ms_kstreams")" 2) # ours / theirs, < 1
+RST_SPEEDUP=$(div "$(numor "$RESTORE_MS_kstreams")" "$(numor "$RESTORE_MS_ours")" 2) # their time / ours, >= 10
+[[ $THR_ours == null || $THR_kstreams == null || -z $THR_ours || -z $THR_kstreams ]] && THR_RATIO=null
+[[ -z $LAT_p99_ms_ours || -z $LAT_p99_ms_kstreams || $LAT_p99_ms_ours == null || $LAT_p99_ms_kstreams == null ]] && P99_RATIO=null
+THR_VERDICT=$(verdict "$THR_RATIO" ">=" 2.5)
+P99_VERDICT=$(verdict "$P99_RATIO" "<" 1)
+RST_VERDICT=$(verdict "$RST_SPEEDUP" ">=" 10)
+
 {
     echo
     echo "catering-match vs Kafka Streams peer: ${ORDERS} orders (${EVENTS} records, seed ${SEED}), ${PARTITIONS} partitions, broker ${BROKERS}"
@@ -360,6 +382,11 @@ RST_RATE_kstreams=$(div "$PROCS_kstreams" "$RST_S_kstreams")
     printf '%-40s %16s %16s\n' "dead letters (expected ${EXP_DLQ})" "$DLQ_ours" "$DLQ_kstreams"
     echo "latency p50 per 5 s window (ms): catering-match ${LAT_p50_ms_per_5s_ours}, kafka-streams ${LAT_p50_ms_per_5s_kstreams}"
     echo "command counts match: ${ok_counts}; confirmed order ids differing between the two: ${ID_DIFF}; dead letters match: ${ok_dlq}"
+    echo
+    printf '%-58s %8s %8s  %s\n' "TARGET (catering-match against kafka-streams, this run)" "VALUE" "GOAL" "RESULT"
+    printf '%-58s %8s %8s  %s\n' "throughput: our events/s / theirs (ready to lag 0)" "$THR_RATIO" ">= 2.5" "$THR_VERDICT"
+    printf '%-58s %8s %8s  %s\n' "latency p99: our p99 / theirs, at ${RATE} events/s" "$P99_RATIO" "< 1" "$P99_VERDICT"
+    printf '%-58s %8s %8s  %s\n' "restore: their launch-to-restored time / ours" "$RST_SPEEDUP" ">= 10" "$RST_VERDICT"
     echo "total bench time ${T_TOTAL} s; logs in ${LOGS}"
 } | tee "${LOGS}/table.txt"
 
@@ -398,6 +425,8 @@ system_json() { # system_json SYS
     printf '"expected":{"confirm_orders":%s,"dead_letters":%s,"processes":%s},' "$EXP_CMDS" "$EXP_DLQ" "$EXP_PROCS"
     printf '"command_counts_match":%s,"confirmed_order_ids_differing":%s,"dead_letters_match":%s,' \
         "$([[ $ok_counts == yes ]] && echo true || echo false)" "$ID_DIFF" "$([[ $ok_dlq == yes ]] && echo true || echo false)"
+    printf '"targets":{"throughput_ratio":{"value":%s,"goal":">= 2.5","met":%s},"latency_p99_ratio":{"value":%s,"goal":"< 1","met":%s},"restore_speedup":{"value":%s,"goal":">= 10","met":%s}},' \
+        "$THR_RATIO" "$(met_json "$THR_VERDICT")" "$P99_RATIO" "$(met_json "$P99_VERDICT")" "$RST_SPEEDUP" "$(met_json "$RST_VERDICT")"
     printf '"catering_match":%s,"kafka_streams":%s,"bench_seconds":%s}\n' "$(system_json ours)" "$(system_json kstreams)" "$T_TOTAL"
 } >"$RESULTS"
 log "wrote ${RESULTS}"

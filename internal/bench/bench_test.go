@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +15,8 @@ import (
 
 // A small run on the embedded broker: every figure is populated and
 // coherent. Wall-clock targets are never asserted: they depend on the
-// machine (and the race detector).
+// machine (and the race detector). MinPhase is lowered so that it stays
+// fast.
 func TestRunSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -21,8 +24,11 @@ func TestRunSmall(t *testing.T) {
 	res, err := Run(ctx, Options{
 		Orders:           300,
 		Partitions:       3,
+		Runs:             2,
+		MinPhase:         50 * time.Millisecond,
+		WorkersScan:      []int{1, 2},
 		LatencyRate:      2000,
-		LatencyDuration:  time.Second,
+		LatencyDuration:  300 * time.Millisecond,
 		RestoreProcesses: 3000,
 		MemoryProcesses:  3000,
 		Seed:             42,
@@ -33,69 +39,125 @@ func TestRunSmall(t *testing.T) {
 	t.Logf("progress:\n%s\nresults:\n%s", progress.String(), text.String())
 
 	require.Contains(t, res.Broker, "embedded kfake 127.0.0.1:")
-	require.Equal(t, 300, res.Orders)
-	require.Equal(t, 300, res.Mix.Match+res.Mix.Duplicate+res.Mix.Decline+res.Mix.NeverMatch)
-	require.GreaterOrEqual(t, res.Events, 300)
+	require.True(t, res.Embedded)
+	require.Equal(t, 2, res.Runs)
+	require.Equal(t, 0.05, res.MinPhaseSeconds)
+	require.GreaterOrEqual(t, res.Orders, 300, "at least --orders; grown to last MinPhase")
+	require.Equal(t, res.Orders, res.Mix.Match+res.Mix.Duplicate+res.Mix.Decline+res.Mix.NeverMatch)
+	require.GreaterOrEqual(t, res.Events, res.Orders)
 
 	tp := res.Throughput
-	require.EqualValues(t, res.Events, tp.Records)
-	require.EqualValues(t, tp.Records, tp.Applied+tp.SkippedDuplicate+tp.SkippedTerminal+tp.SkippedOtherType+tp.DeadLettered)
-	require.EqualValues(t, res.Mix.Duplicate, tp.SkippedDuplicate, "one duplicate per duplicate order")
-	require.Zero(t, tp.DeadLettered)
-	require.Positive(t, tp.CommandsExpected)
-	require.Equal(t, tp.CommandsExpected, tp.CommandsIssued, "the processor issues what the model says")
-	require.Positive(t, tp.EventsPerSec)
-	require.Positive(t, tp.Baseline.RecordsPerSec)
-	require.LessOrEqual(t, tp.StartupSeconds, tp.Seconds)
-	require.InDelta(t, tp.EventsPerSec/tp.Baseline.RecordsPerSec, tp.Ratio, 1e-9)
+	require.GreaterOrEqual(t, tp.Calibration.Events, int64(300), "the calibration pass runs on --orders orders")
+	require.Positive(t, tp.Calibration.EventsPerSec)
+	require.Positive(t, tp.Calibration.CopyRecordsPerSec)
+	require.Len(t, tp.Runs, 2)
+	require.Len(t, tp.Baseline.Runs, 2)
+	for _, e := range tp.Runs {
+		require.GreaterOrEqual(t, e.Seconds, 0.05, "a run shorter than MinPhase is redone")
+		require.EqualValues(t, e.Records, e.Applied+e.SkippedDuplicate+e.SkippedTerminal+e.SkippedOtherType+e.DeadLettered)
+		require.Zero(t, e.DeadLettered)
+		require.Positive(t, e.CommandsExpected)
+		require.Equal(t, e.CommandsExpected, e.CommandsIssued, "the processor issues what the model says")
+		require.LessOrEqual(t, e.StartupSeconds, e.Seconds)
+	}
+	last := tp.Runs[len(tp.Runs)-1]
+	require.EqualValues(t, res.Events, last.Records)
+	for _, c := range tp.Baseline.Runs {
+		require.GreaterOrEqual(t, c.Seconds, 0.05)
+		require.Positive(t, c.RecordsPerSec)
+	}
+	require.Len(t, tp.EventsPerSec.Runs, 2)
+	require.Len(t, tp.Ratio.Runs, 2)
+	for i, r := range tp.Ratio.Runs {
+		require.InDelta(t, tp.Runs[i].EventsPerSec/tp.Baseline.Runs[i].RecordsPerSec, r, 1e-9, "ratio per pair")
+	}
+	require.LessOrEqual(t, tp.Ratio.Min, tp.Ratio.Median)
+	require.LessOrEqual(t, tp.Ratio.Median, tp.Ratio.Max)
+
+	sc := res.Scaling
+	require.Len(t, sc.Points, 2)
+	require.Equal(t, 1, sc.Points[0].Workers)
+	require.Equal(t, 2, sc.Points[1].Workers)
+	for _, p := range sc.Points {
+		require.Len(t, p.Runs, 2)
+		require.Len(t, p.Ratio.Runs, 2)
+		for _, e := range p.Runs {
+			require.Equal(t, p.Workers, e.Workers)
+			require.GreaterOrEqual(t, e.Seconds, 0.05)
+			require.Equal(t, e.CommandsExpected, e.CommandsIssued)
+		}
+	}
+	require.Equal(t, []float64{1, 1}, sc.Points[0].Ratio.Runs, "1 worker against itself")
 
 	l := res.Latency
-	require.Positive(t, l.RatePerSec)
 	require.Equal(t, 2000.0, l.RatePerSec)
-	require.InDelta(t, 1, l.Seconds, 0.5)
-	require.Positive(t, l.Samples)
-	require.Equal(t, l.Events, l.Baseline.Samples, "one copy per event")
-	for _, p := range []Percentiles{l.Percentiles, l.Baseline.Percentiles} {
-		require.Positive(t, p.P50Ms)
-		require.LessOrEqual(t, p.P50Ms, p.P99Ms)
-		require.LessOrEqual(t, p.P99Ms, p.MaxMs)
+	require.Len(t, l.Runs, 2)
+	require.Len(t, l.Baseline.Runs, 2)
+	for i, run := range l.Runs {
+		require.GreaterOrEqual(t, run.Seconds, 0.29, "produced for LatencyDuration")
+		require.Positive(t, run.Samples)
+		require.Equal(t, run.Events, l.Baseline.Runs[i].Samples, "one copy per event")
+		for _, p := range []Percentiles{run.Percentiles, l.Baseline.Runs[i].Percentiles} {
+			require.Positive(t, p.P50Ms)
+			require.LessOrEqual(t, p.P50Ms, p.P99Ms)
+			require.LessOrEqual(t, p.P99Ms, p.MaxMs)
+		}
+		require.Positive(t, run.CommitIntervalMs)
+		require.InDelta(t, run.P99Ms/l.Baseline.Runs[i].P99Ms, l.RatioP99.Runs[i], 1e-9)
 	}
-	require.Positive(t, l.CommitIntervalMs)
-	require.InDelta(t, l.CommitIntervalMs+50, l.LimitMs, 1e-9)
-	require.InDelta(t, l.P99Ms/l.Baseline.P99Ms, l.RatioP99, 1e-9)
 
 	rs := res.Restore
 	require.GreaterOrEqual(t, rs.Processes, 3000)
-	require.Positive(t, rs.TopUp)
-	require.Equal(t, rs.Processes, res.Orders+res.Latency.Orders+rs.TopUp, "every order has a process")
+	require.Equal(t, rs.Processes, l.Runs[0].Orders+l.Runs[1].Orders+rs.TopUp, "every latency order has a process")
 	require.GreaterOrEqual(t, rs.Records, int64(rs.Processes))
 	require.Equal(t, rs.Records, rs.Baseline.Records)
-	require.Positive(t, rs.ProcessesPerSec)
-	require.Positive(t, rs.Baseline.RecordsPerSec)
-	require.InDelta(t, rs.RecordsPerSec/rs.Baseline.RecordsPerSec, rs.Ratio, 1e-9)
-	require.Positive(t, rs.HeapBytes)
+	require.Len(t, rs.Runs, 2)
+	require.Len(t, rs.Baseline.Runs, 2)
+	for i, run := range rs.Runs {
+		require.GreaterOrEqual(t, run.Passes, 1)
+		require.GreaterOrEqual(t, run.Seconds, 0.05, "passes until MinPhase")
+		require.Positive(t, run.HeapBytes)
+		raw := rs.Baseline.Runs[i]
+		require.GreaterOrEqual(t, raw.Seconds, 0.05)
+		require.Equal(t, rs.Records*int64(raw.Passes), raw.Records)
+		require.InDelta(t, run.RecordsPerSec/raw.RecordsPerSec, rs.Ratio.Runs[i], 1e-9)
+	}
 
 	m := res.Memory
 	require.Equal(t, 3000, m.Processes)
-	require.Positive(t, m.BytesPerProcess)
+	require.Len(t, m.BytesPerProcess.Runs, 2)
+	require.Positive(t, m.BytesPerProcess.Median)
 
 	names := map[string]Target{}
 	for _, tg := range res.Targets {
 		names[tg.Name] = tg
 	}
-	require.Len(t, names, 5)
-	require.False(t, names["restore heap"].Checked, "only checked at a million processes")
-	for _, n := range []string{"throughput", "latency", "restore", "memory"} {
+	require.Len(t, names, 6)
+	require.False(t, names["restore heap (1M processes)"].Checked, "only checked at a million processes")
+	for _, n := range []string{"throughput", "latency p99", "memory", "scaling: >1 core used"} {
 		require.True(t, names[n].Checked, n)
 	}
+	require.Equal(t, 5.0, names["latency p99"].Limit, "embedded broker")
 
-	require.Contains(t, progress.String(), "EOS throughput")
+	// Progress: not a terminal, so lines and no carriage returns.
+	out := progress.String()
+	require.NotContains(t, out, "\r")
+	require.Contains(t, out, "EOS throughput 1/2: start, ")
+	require.Contains(t, out, "EOS throughput 2/2: end, ")
+	require.Contains(t, out, "EOS workers=2 2/2: end, ")
+	require.Contains(t, out, "restore 2/2: end, ")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		require.True(t, strings.HasPrefix(line, "bench "), "%q", line)
+	}
 	require.Contains(t, text.String(), "TARGET")
+	require.Contains(t, text.String(), "WORKERS")
+
 	var back Results
 	var js bytes.Buffer
 	require.NoError(t, res.WriteJSON(&js))
 	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
 	require.Equal(t, res.Throughput, back.Throughput)
+	require.Equal(t, res.Scaling, back.Scaling)
 }
 
 func TestWorkloadMix(t *testing.T) {
@@ -128,6 +190,18 @@ func TestWorkloadMix(t *testing.T) {
 	require.Equal(t, wl.commands, again.commands)
 }
 
+func TestEOSInputCycles(t *testing.T) {
+	a, err := newWorkload("a", 10, 0, 7, 1)
+	require.NoError(t, err)
+	b, err := newWorkload("b", 10, 0, 7, 2)
+	require.NoError(t, err)
+	in := eosInput{wls: []*workload{a, b}, events: int64(len(a.events) + len(b.events))}
+	require.Equal(t, a.events[0], in.at(0))
+	require.Equal(t, b.events[0], in.at(int64(len(a.events))))
+	require.Equal(t, b.events[len(b.events)-1], in.at(in.events-1))
+	require.Equal(t, a.events[1], in.at(in.events+1), "cycles")
+}
+
 func TestPercentiles(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 100; i++ {
@@ -139,24 +213,251 @@ func TestPercentiles(t *testing.T) {
 	require.Equal(t, time.Duration(100)*time.Millisecond, d[0], "input left unsorted")
 }
 
-func TestTargets(t *testing.T) {
-	r := Results{
-		Throughput: Throughput{Ratio: 0.6},
-		Latency:    Latency{Percentiles: Percentiles{P99Ms: 70}, LimitMs: 60},
-		Restore:    Restore{Ratio: 0.4, Processes: 1_000_000, HeapBytes: 1 << 30},
-		Memory:     Memory{BytesPerProcess: 600},
+func TestSummarize(t *testing.T) {
+	require.Equal(t, Stat{Median: 2, Min: 1, Max: 9, Runs: []float64{9, 1, 2}}, summarize([]float64{9, 1, 2}), "odd: the middle value; runs kept in order")
+	require.Equal(t, Stat{Median: 2.5, Min: 1, Max: 9, Runs: []float64{4, 9, 1, 1}}, summarize([]float64{4, 9, 1, 1}), "even: the mean of the two middle values")
+	require.Equal(t, Stat{Median: 7, Min: 7, Max: 7, Runs: []float64{7}}, summarize([]float64{7}))
+	require.Equal(t, Stat{}, summarize(nil))
+	require.Equal(t, Stat{Median: 3, Min: 3, Max: 3, Runs: []float64{3}}, summarize([]float64{math.NaN(), 3, math.Inf(1)}), "JSON cannot carry NaN or Inf")
+
+	in := []float64{3, 1, 2}
+	summarize(in)
+	require.Equal(t, []float64{3, 1, 2}, in, "input left unsorted")
+}
+
+func TestRatios(t *testing.T) {
+	require.Equal(t, []float64{2, 0.5}, ratios([]float64{4, 1}, []float64{2, 2}))
+	require.Equal(t, []float64{2}, ratios([]float64{4, 1, 5}, []float64{2, 0}), "pairs only; a zero baseline is left out")
+	require.Nil(t, ratios(nil, []float64{1}))
+	// The median of per-pair ratios, not the ratio of medians: a drift
+	// that hits both runs of a pair alike cancels.
+	s := summarize(ratios([]float64{100, 200, 50}, []float64{200, 400, 100}))
+	require.Equal(t, Stat{Median: 0.5, Min: 0.5, Max: 0.5, Runs: []float64{0.5, 0.5, 0.5}}, s)
+}
+
+func TestFmtStat(t *testing.T) {
+	f := func(v float64) string { return count(v) }
+	require.Equal(t, "1,500 (1,000–2,000)", fmtStat(summarize([]float64{2000, 1000, 1500}), f))
+	require.Equal(t, "1,000 (1,000–1,000)", fmtStat(summarize([]float64{1000, 1000}), f), "repeated runs always show their range")
+	require.Equal(t, "7", fmtStat(summarize([]float64{7}), f))
+	require.Equal(t, "-1,234", count(-1234))
+}
+
+func stat(xs ...float64) Stat { return summarize(xs) }
+
+// results that meet every target, on the embedded broker, at 1M processes.
+func passing() Results {
+	return Results{
+		Embedded:   true,
+		GOMAXPROCS: 2,
+		GC:         GCSettings{GOGC: 100, Default: true},
+		Throughput: Throughput{Ratio: stat(0.7, 0.65, 0.8)},
+		Latency:    Latency{RatioP99: stat(4, 6, 3)},
+		Restore: Restore{Ratio: stat(0.7, 0.9, 0.8), Processes: 1_000_000, HeapBytes: stat(1 << 30),
+			HeapBytesPerProcess: stat(1 << 30 / 1e6)},
+		Memory:  Memory{BytesPerProcess: stat(390, 401, 399)},
+		Scaling: Scaling{Points: []ScalingPoint{{Workers: 1, Ratio: stat(1, 1, 1)}, {Workers: 2, Ratio: stat(1.3, 1.1, 1.25)}}},
 	}
-	got := map[string]bool{}
-	for _, tg := range targets(r) {
+}
+
+func byName(ts []Target) map[string]Target {
+	m := map[string]Target{}
+	for _, t := range ts {
+		m[t.Name] = t
+	}
+	return m
+}
+
+func TestTargetsMet(t *testing.T) {
+	r := passing()
+	ts := targets(r)
+	require.Len(t, ts, 6)
+	for _, tg := range ts {
 		require.True(t, tg.Checked, tg.Name)
-		got[tg.Name] = tg.Met
+		require.True(t, tg.Met, "%s: %v %s %v", tg.Name, tg.Value, tg.Op, tg.Limit)
 	}
-	require.Equal(t, map[string]bool{"throughput": true, "latency": false, "restore": false, "restore heap": true, "memory": true}, got)
+	m := byName(ts)
+	require.Equal(t, Target{Name: "throughput", Metric: m["throughput"].Metric, Value: 0.7, Min: 0.65, Max: 0.8, Op: ">=", Limit: 0.6, Checked: true, Met: true}, m["throughput"],
+		"the median is checked; min and max ride along")
+	require.Equal(t, 5.0, m["latency p99"].Limit)
+	require.Equal(t, 1.25, m["scaling: >1 core used"].Value)
+	require.Equal(t, ">", m["scaling: >1 core used"].Op)
+	require.Equal(t, "met (checked at 1,000,000 processes)", verdict(m["restore heap (1M processes)"]))
+	require.True(t, Results{Targets: ts}.AllMet())
+}
+
+func TestTargetsNotMet(t *testing.T) {
+	r := passing()
+	r.Throughput.Ratio = stat(0.59, 0.7, 0.5)
+	r.Embedded = false // real broker: p99 within 1.5x
+	r.Memory.BytesPerProcess = stat(517)
+	r.Scaling.Points[1].Ratio = stat(1.2, 1.2, 1.2) // must be above 1.2
+	m := byName(targets(r))
+	require.False(t, m["throughput"].Met)
+	require.Equal(t, 1.5, m["latency p99"].Limit)
+	require.Contains(t, m["latency p99"].Metric, "real broker")
+	require.False(t, m["latency p99"].Met)
+	require.False(t, m["memory"].Met)
+	require.False(t, m["scaling: >1 core used"].Met)
+	require.True(t, m["restore"].Met)
+	require.Equal(t, "NOT MET", verdict(m["memory"]))
+
+	big := passing()
+	big.Restore.HeapBytes = stat(3 << 30)
+	require.Equal(t, "NOT MET (checked at 1,000,000 processes)", verdict(byName(targets(big))["restore heap (1M processes)"]),
+		"a checked heap row says it was checked either way")
 	require.False(t, Results{Targets: targets(r)}.AllMet())
 }
 
+func TestTargetsNotChecked(t *testing.T) {
+	r := passing()
+	r.Restore.Processes = 225_313
+	r.Restore.HeapBytesPerProcess = stat(597)
+	r.GC = GCSettings{GOGC: 400}
+	r.Scaling = Scaling{}
+	m := byName(targets(r))
+
+	h := m["restore heap (1M processes)"]
+	require.False(t, h.Checked)
+	require.False(t, h.Met)
+	require.Equal(t, "NOT CHECKED: 225,313 processes restored, not 1,000,000 (run with --restore-processes 1000000); 597 B per process would be 0.56 GiB", verdict(h))
+
+	rs := m["restore"]
+	require.False(t, rs.Checked, "the restore target is at Go's default GC")
+	require.Contains(t, verdict(rs), "NOT CHECKED: GOGC=400")
+
+	require.False(t, m["scaling: >1 core used"].Checked)
+	require.Contains(t, verdict(m["scaling: >1 core used"]), "--workers-scan")
+
+	// Unchecked targets do not fail --strict.
+	require.True(t, Results{Targets: targets(r)}.AllMet())
+
+	one := passing()
+	one.GOMAXPROCS = 1
+	require.Contains(t, verdict(byName(targets(one))["scaling: >1 core used"]), "GOMAXPROCS=1")
+
+	none := byName(targets(Results{GC: GCSettings{GOGC: 100, Default: true}}))
+	for _, n := range []string{"throughput", "latency p99", "restore", "memory", "restore heap (1M processes)", "scaling: >1 core used"} {
+		require.False(t, none[n].Checked, "%s: nothing measured", n)
+	}
+}
+
+func TestMeets(t *testing.T) {
+	for _, tc := range []struct {
+		v     float64
+		op    string
+		limit float64
+		want  bool
+	}{
+		{0.6, ">=", 0.6, true}, {0.59, ">=", 0.6, false},
+		{1.2, ">", 1.2, false}, {1.21, ">", 1.2, true},
+		{5, "<=", 5, true}, {5.01, "<=", 5, false},
+		{2 << 30, "<", 2 << 30, false}, {1, "<", 2, true},
+		{1, "?", 2, false},
+	} {
+		require.Equal(t, tc.want, meets(tc.v, tc.op, tc.limit), "%v %s %v", tc.v, tc.op, tc.limit)
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	r := passing()
+	r.Runs, r.MinPhaseSeconds = 3, 2
+	r.Restore.Processes = 200_000
+	r.Restore.HeapBytesPerProcess = stat(597)
+	r.Scaling.Points[0].EventsPerSec = stat(100_000, 90_000, 110_000)
+	r.Scaling.Points[1].EventsPerSec = stat(130_000, 100_000, 131_000)
+	r.Targets = targets(r)
+	var b bytes.Buffer
+	require.NoError(t, r.WriteText(&b))
+	out := b.String()
+	t.Log(out)
+	require.NotContains(t, out, "WARNING", "2s phases")
+	require.Contains(t, out, "3 runs of each measure, every timed phase >= 2.0s")
+	require.Contains(t, out, "WORKERS")
+	require.Contains(t, out, "100,000 (90,000–110,000)")
+	require.Contains(t, out, "1.25 (1.10–1.30)")
+	require.Regexp(t, `throughput +0\.70 \(0\.65–0\.80\) +>= 0\.60 +met`, out)
+	require.Regexp(t, `restore heap \(1M processes\) +1\.00 GiB +< 2\.00 GiB +NOT CHECKED: 200,000 processes restored`, out)
+	require.Regexp(t, `scaling: >1 core used +1\.25 \(1\.10–1\.30\) +> 1\.20 +met`, out)
+
+	r.MinPhaseSeconds = 0.05
+	b.Reset()
+	require.NoError(t, r.WriteText(&b))
+	require.Contains(t, b.String(), "WARNING: phases as short as 0.05s")
+}
+
+// The non-terminal progress: one line when a phase starts, one with its
+// figures when it ends, each with the time since the run began (a fake
+// clock here).
+func TestProgressLines(t *testing.T) {
+	var b bytes.Buffer
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := newProgress(&b, false)
+	p.now = func() time.Time { return clock }
+	p.began = clock
+
+	var n int64
+	clock = clock.Add(1500 * time.Millisecond)
+	ph := p.phase("EOS throughput 1/3", 466_000, "events", func() int64 { return n })
+	n = 466_000
+	clock = clock.Add(2610 * time.Millisecond)
+	ph.end("178,543 ev/s, startup 0.01s")
+	ph.end("again") // once only
+	open := p.phase("raw changelog read 1/3", 0, "records", func() int64 { return 2_400_000 })
+	clock = clock.Add(2 * time.Second)
+	open.end("")
+	p.note("inputs sized for %.1fs runs", 2.5)
+
+	require.Equal(t, ""+
+		"bench     1.5s EOS throughput 1/3: start, 466,000 events\n"+
+		"bench     4.1s EOS throughput 1/3: end, 466,000/466,000 events in 2.61s; 178,543 ev/s, startup 0.01s\n"+
+		"bench     4.1s raw changelog read 1/3: start\n"+
+		"bench     6.1s raw changelog read 1/3: end, 2,400,000 records in 2.00s\n"+
+		"bench     6.1s inputs sized for 2.5s runs\n", b.String())
+}
+
+// On a terminal the bars stay as they were: redrawn with carriage returns,
+// ended with a newline, no start or end lines and no notes.
+func TestProgressBars(t *testing.T) {
+	var b syncBuffer
+	p := newProgress(&b, true)
+	ph := p.phase("EOS throughput 1/3", 10, "events", func() int64 { return 10 })
+	ph.end("figures are not drawn")
+	p.note("not drawn either")
+	out := b.String()
+	require.True(t, strings.HasPrefix(out, "\rEOS throughput 1/3       [==============================] 100% 10/10 "), "%q", out)
+	require.True(t, strings.HasSuffix(out, "s\n"), "%q", out)
+	require.NotContains(t, out, "figures")
+	require.NotContains(t, out, "not drawn")
+
+	var none *progress
+	none.phase("x", 1, "y", func() int64 { return 0 }).end("") // nil progress: nothing, no panic
+	newProgress(nil, false).phase("x", 1, "y", func() int64 { return 0 }).end("")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestOptionsValidate(t *testing.T) {
-	for _, o := range []Options{{Orders: -1}, {Partitions: -2}, {LatencyRate: -1}, {MaxPollRecords: -1}, {RestoreProcesses: -1}} {
+	for _, o := range []Options{
+		{Orders: -1}, {Partitions: -2}, {LatencyRate: -1}, {MaxPollRecords: -1}, {RestoreProcesses: -1},
+		{Runs: -1}, {MinPhase: -time.Second}, {WorkersScan: []int{0}}, {WorkersScan: []int{1, 1}},
+		{MinPhase: 2 * time.Second, LatencyDuration: time.Second},
+	} {
 		_, err := o.withDefaults()
 		require.Error(t, err, "%+v", o)
 	}
@@ -165,4 +466,15 @@ func TestOptionsValidate(t *testing.T) {
 	require.Equal(t, 20000, o.Orders)
 	require.Equal(t, int32(6), o.Partitions)
 	require.Equal(t, 200000, o.RestoreProcesses)
+	require.Equal(t, 3, o.Runs)
+	require.Equal(t, 2*time.Second, o.MinPhase)
+	require.Equal(t, []int{1, 2, 4}, o.WorkersScan)
+	require.Equal(t, 5*time.Second, o.LatencyDuration)
+
+	o, err = Options{WorkersScan: []int{}}.withDefaults()
+	require.NoError(t, err)
+	require.Empty(t, o.WorkersScan, "an empty scan skips the phase")
+	o, err = Options{MinPhase: 10 * time.Second}.withDefaults()
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Second, o.LatencyDuration, "the default latency duration is at least MinPhase")
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,14 +33,16 @@ type copyLoop struct {
 	err     error // once exited is closed
 }
 
-func (r *runner) startCopyLoop(ctx context.Context) (*copyLoop, error) {
-	c := &copyLoop{out: r.copyOut, maxPoll: r.o.MaxPollRecords, exited: make(chan struct{}), started: time.Now()}
+// startCopyLoop runs a copy loop of group (also its transactional id)
+// from in to out.
+func (r *runner) startCopyLoop(ctx context.Context, group, in, out string) (*copyLoop, error) {
+	c := &copyLoop{out: out, maxPoll: r.o.MaxPollRecords, exited: make(chan struct{}), started: time.Now()}
 	sess, err := kgo.NewGroupTransactSession(append(r.seeds,
-		kgo.ConsumerGroup(r.group+"-copy"),
-		kgo.ConsumeTopics(r.copyIn),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.TransactionalID(r.group+"-copy"),
+		kgo.TransactionalID(group),
 		kgo.TransactionTimeout(20*time.Second),
 		kgo.SessionTimeout(10*time.Second),
 		kgo.ProducerLinger(0),
@@ -134,73 +136,55 @@ func (c *copyLoop) stop() error {
 	}
 }
 
-// copyThroughput starts the copy loop on the copy of the events published
-// up front and times it until every copy committed.
-func (r *runner) copyThroughput(ctx context.Context) error {
-	total := int64(len(r.phase1.events))
-	c, err := r.startCopyLoop(ctx)
-	if err != nil {
-		return err
-	}
-	r.copyLoop = c
-	end := r.prog.phase("copy-loop throughput", total, c.copied.Load)
-	err = waitFor(ctx, "the copy loop", total, c.copied.Load, c.exited, func() error { return c.err }, nil)
-	took := time.Since(c.started)
-	end()
-	if err != nil {
-		return err
-	}
-	startup := time.Duration(c.assignedAt.Load())
-	r.res.Throughput.Baseline = Copy{Seconds: took.Seconds(), StartupSeconds: startup.Seconds(),
-		RecordsPerSec: float64(total) / took.Seconds(), Transactions: c.txns.Load()}
-	if b := r.res.Throughput.Baseline.RecordsPerSec; b > 0 {
-		r.res.Throughput.Ratio = r.res.Throughput.EventsPerSec / b
+// waitAssigned waits until the loop has its partitions.
+func (c *copyLoop) waitAssigned(ctx context.Context) error {
+	deadline := time.Now().Add(stallTimeout)
+	for c.assignedAt.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.exited:
+			return fmt.Errorf("the copy loop stopped before it was assigned: %v", c.err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the copy loop was not assigned within %v", stallTimeout)
+		}
 	}
 	return nil
 }
 
-// copyLatency produces the latency phase's events to the copy loop at the
-// same rate and times each copy, then stops the loop.
-func (r *runner) copyLatency(ctx context.Context) error {
-	c, wl := r.copyLoop, r.latencyWL
-	txn0, nanos0 := c.txns.Load(), c.txnNanos.Load()
-	out, err := r.measureLatency(ctx, latencyRun{
-		name: "copy-loop latency", in: r.copyIn, out: r.copyOut, wl: wl, rate: r.res.Latency.RatePerSec,
-		expected: len(wl.events),
-		match: func(rec *kgo.Record) (int, bool) {
-			for _, h := range rec.Headers {
-				if h.Key == seqHeader {
-					i, err := strconv.Atoi(string(h.Value))
-					return i, err == nil
-				}
-			}
-			return 0, false
-		},
-		progress: c.copied.Load,
-		txns:     c.txns.Load,
-		exited:   c.exited,
+// copyRun runs a fresh copy loop (its own group and output topic) over
+// the whole copy input and times it until every copy committed. The output
+// topic is deleted afterwards.
+func (r *runner) copyRun(ctx context.Context, label, profile string) (CopyRun, error) {
+	r.seq++
+	group := fmt.Sprintf("%s-copy%d", r.group, r.seq)
+	out := group + "-out"
+	if err := r.createTopics(ctx, out); err != nil {
+		return CopyRun{}, err
+	}
+	defer r.deleteTopics(out)
+	total := r.copyIn.records
+	var res CopyRun
+	runtime.GC() // every run starts from a collected heap
+	err := r.profiled(profile, func() error {
+		c, err := r.startCopyLoop(ctx, group, r.copyIn.topic, out)
+		if err != nil {
+			return err
+		}
+		defer c.stop()
+		bar := r.prog.phase(label, total, "records", c.copied.Load)
+		err = waitFor(ctx, "the copy loop", total, c.copied.Load, c.exited, func() error { return c.err }, nil)
+		took := time.Since(c.started)
+		if err != nil {
+			bar.end("")
+			return err
+		}
+		res = CopyRun{Records: total, Seconds: took.Seconds(), StartupSeconds: time.Duration(c.assignedAt.Load()).Seconds(),
+			RecordsPerSec: float64(total) / took.Seconds(), Transactions: c.txns.Load()}
+		bar.end(fmt.Sprintf("%s rec/s, startup %.2fs, %d txns", count(res.RecordsPerSec), res.StartupSeconds, res.Transactions))
+		return c.stop()
 	})
-	if err != nil {
-		return err
-	}
-	b := CopyLatency{Percentiles: out.pct}
-	if out.txns > 0 {
-		b.CommitIntervalMs = ms(out.produceTook) / float64(out.txns)
-	}
-	if n := c.txns.Load() - txn0; n > 0 {
-		b.MeanTxnMs = ms(time.Duration(c.txnNanos.Load()-nanos0)) / float64(n)
-	}
-	if err := c.stop(); err != nil {
-		return fmt.Errorf("stop the copy loop: %w", err)
-	}
-	r.copyLoop = nil
-	l := &r.res.Latency
-	l.Baseline = b
-	if b.P50Ms > 0 {
-		l.RatioP50 = l.P50Ms / b.P50Ms
-	}
-	if b.P99Ms > 0 {
-		l.RatioP99 = l.P99Ms / b.P99Ms
-	}
-	return nil
+	return res, err
 }

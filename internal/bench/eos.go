@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/processor"
@@ -26,15 +25,18 @@ type runningProcessor struct {
 	started time.Time
 }
 
-func (r *runner) startProcessor(ctx context.Context) (*runningProcessor, error) {
+// startProcessor runs a processor of group on names with workers
+// (processor.Config.Workers).
+func (r *runner) startProcessor(ctx context.Context, group string, names topics.Names, workers int) (*runningProcessor, error) {
 	cfg := processor.DefaultConfig()
 	cfg.Brokers = r.brokers
 	cfg.ClientOpts = r.o.ClientOpts
-	cfg.Group = r.group
+	cfg.Group = group
 	cfg.InstanceID = "bench"
-	cfg.Topics = r.names
-	cfg.Spec = topics.Spec{Partitions: r.o.Partitions, ReplicationFactor: -1}
+	cfg.Topics = names
+	cfg.Spec = r.spec()
 	cfg.MaxPollRecords = r.o.MaxPollRecords
+	cfg.Workers = workers
 	cfg.Logger = r.o.Logger
 	p, err := processor.New(cfg, catering.Definition())
 	if err != nil {
@@ -58,6 +60,25 @@ func (rp *runningProcessor) stop() error {
 	case <-time.After(time.Minute):
 		return errors.New("the processor did not stop within a minute")
 	}
+}
+
+// waitReady waits until the processor has joined and restored its
+// partitions.
+func (rp *runningProcessor) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(stallTimeout)
+	for !rp.p.Ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rp.exited:
+			return fmt.Errorf("the processor stopped before it was ready: %v", rp.err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the processor was not ready within %v", stallTimeout)
+		}
+	}
+	return nil
 }
 
 // accounted is how many input records the processor's committed
@@ -97,106 +118,74 @@ func waitFor(ctx context.Context, what string, total int64, cur func() int64, ex
 	}
 }
 
-// eosThroughput starts the processor on the events published up front and
-// times it until every record is accounted for. The processor keeps
-// running for the latency phase.
-func (r *runner) eosThroughput(ctx context.Context) error {
-	total := int64(len(r.phase1.events))
-	rp, err := r.startProcessor(ctx)
+// eosRun runs a fresh processor (its own group, commands, changelog and
+// DLQ topics, so empty state) over the whole throughput input and times it
+// from Run until every record is accounted for. The run's topics are
+// deleted afterwards.
+func (r *runner) eosRun(ctx context.Context, label, profile string, workers int) (EOSRun, error) {
+	r.seq++
+	group := fmt.Sprintf("%s-eos%d", r.group, r.seq)
+	names := topics.Names{Events: r.tpIn.topic, Commands: group + "-commands", Changelog: group + "-changelog", DLQ: group + "-dlq"}
+	// Created before the clock starts: Run then only checks them.
+	if _, err := topics.Ensure(ctx, r.admCl, names, r.spec()); err != nil {
+		return EOSRun{}, fmt.Errorf("create the run's topics: %w", err)
+	}
+	defer r.deleteTopics(names.Commands, names.Changelog, names.DLQ)
+	total, expected := r.tpIn.events, r.tpIn.commands
+	var out EOSRun
+	runtime.GC() // every run starts from a collected heap
+	err := r.profiled(profile, func() error {
+		rp, err := r.startProcessor(ctx, group, names, workers)
+		if err != nil {
+			return err
+		}
+		defer rp.stop()
+		st := rp.p.Stats()
+		bar := r.prog.phase(label, total, "events", func() int64 { return accounted(st) })
+		readyAt := time.Duration(-1)
+		err = waitFor(ctx, "the processor", total, func() int64 { return accounted(st) }, rp.exited, func() error { return rp.err },
+			func() {
+				if readyAt < 0 && rp.p.Ready() {
+					readyAt = time.Since(rp.started)
+				}
+			})
+		took := time.Since(rp.started)
+		if err != nil {
+			bar.end("")
+			return err
+		}
+		if readyAt < 0 {
+			readyAt = took
+		}
+		// The commands counter moves just after the record counters.
+		for deadline := time.Now().Add(2 * time.Second); st.CommandsIssued.Load() < expected && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		out = EOSRun{
+			Workers: workers, Records: total, Seconds: took.Seconds(), StartupSeconds: readyAt.Seconds(),
+			EventsPerSec: float64(total) / took.Seconds(),
+			Transactions: st.TxnCommitted.Load(), Applied: st.Applied.Load(),
+			SkippedDuplicate: st.SkippedDuplicate.Load(), SkippedTerminal: st.SkippedTerminal.Load(),
+			SkippedOtherType: st.SkippedOtherType.Load(), DeadLettered: st.DeadLettered.Load(),
+			CommandsIssued: st.CommandsIssued.Load(), CommandsExpected: expected,
+		}
+		bar.end(fmt.Sprintf("%s ev/s, startup %.2fs, %d txns, %d/%d commands", count(out.EventsPerSec), out.StartupSeconds,
+			out.Transactions, out.CommandsIssued, out.CommandsExpected))
+		return rp.stop()
+	})
 	if err != nil {
-		return err
+		return out, err
 	}
-	r.proc = rp
-	st := rp.p.Stats()
-	end := r.prog.phase("EOS throughput", total, func() int64 { return accounted(st) })
-	readyAt := time.Duration(-1)
-	err = waitFor(ctx, "the processor", total, func() int64 { return accounted(st) }, rp.exited, func() error { return rp.err },
-		func() {
-			if readyAt < 0 && rp.p.Ready() {
-				readyAt = time.Since(rp.started)
-			}
-		})
-	took := time.Since(rp.started)
-	end()
-	if err != nil {
-		return err
-	}
-	if readyAt < 0 {
-		readyAt = took
-	}
-	// The commands counter moves just after the record counters.
-	for deadline := time.Now().Add(2 * time.Second); st.CommandsIssued.Load() < int64(r.phase1.commands) && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	r.res.Throughput = Throughput{
-		Records: total, Seconds: took.Seconds(), StartupSeconds: readyAt.Seconds(),
-		EventsPerSec: float64(total) / took.Seconds(),
-		Transactions: st.TxnCommitted.Load(), Applied: st.Applied.Load(),
-		SkippedDuplicate: st.SkippedDuplicate.Load(), SkippedTerminal: st.SkippedTerminal.Load(),
-		SkippedOtherType: st.SkippedOtherType.Load(), DeadLettered: st.DeadLettered.Load(),
-		CommandsIssued: st.CommandsIssued.Load(), CommandsExpected: int64(r.phase1.commands),
-	}
-	return nil
+	return out, nil
 }
 
 // latencyRate is the rate of the latency phases: the option, or half the
-// measured EOS throughput.
+// median EOS throughput.
 func (r *runner) latencyRate() float64 {
 	if r.o.LatencyRate > 0 {
 		return r.o.LatencyRate
 	}
-	return max(1, r.res.Throughput.EventsPerSec/2)
-}
-
-// eosLatency produces new orders at the latency rate to the running
-// processor and times each ConfirmOrder from its causation event's produce
-// to its being visible read_committed. Then it stops the processor.
-func (r *runner) eosLatency(ctx context.Context) error {
-	rate := r.latencyRate()
-	n := max(1, int(rate*r.o.LatencyDuration.Seconds()))
-	wl, err := newWorkload("late", 1, n, r.o.Seed, 2)
-	if err != nil {
-		return err
-	}
-	r.latencyWL = wl
-	st := r.proc.p.Stats()
-	before := accounted(st)
-	out, err := r.measureLatency(ctx, latencyRun{
-		name: "EOS latency", in: r.names.Events, out: r.names.Commands, wl: wl, rate: rate,
-		expected: wl.commands,
-		match: func(rec *kgo.Record) (int, bool) {
-			c, err := topics.DecodeConfirmOrder(rec.Value)
-			if err != nil {
-				return 0, false
-			}
-			i, ok := wl.causes[c.CausationID]
-			return i, ok
-		},
-		progress: func() int64 { return accounted(st) },
-		txns:     st.TxnCommitted.Load,
-		exited:   r.proc.exited,
-	})
-	if err != nil {
-		return err
-	}
-	// Every latency event is accounted for before the restore reads the
-	// changelog: the processor is stopped only then.
-	if err := waitFor(ctx, "the processor", before+int64(len(wl.events)), func() int64 { return accounted(st) },
-		r.proc.exited, func() error { return r.proc.err }, nil); err != nil {
-		return err
-	}
-	if err := r.proc.stop(); err != nil {
-		return fmt.Errorf("stop the processor: %w", err)
-	}
-	r.proc = nil
-	l := Latency{RatePerSec: rate, Seconds: out.produceTook.Seconds(), Orders: wl.orders, Events: len(wl.events), Percentiles: out.pct}
-	if out.txns > 0 {
-		l.CommitIntervalMs = ms(out.produceTook) / float64(out.txns)
-		l.RecordsPerTxn = float64(out.records) / float64(out.txns)
-	}
-	l.LimitMs = l.CommitIntervalMs + 50
-	r.res.Latency = l
-	return nil
+	return max(1, r.res.Throughput.EventsPerSec.Median/2)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

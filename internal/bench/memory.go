@@ -3,23 +3,49 @@ package bench
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
 )
 
+// memoryPhase measures the heap per pending process Runs times.
+func (r *runner) memoryPhase() error {
+	var heaps []int64
+	for i := range r.o.Runs {
+		var heap int64
+		if err := r.profiled(fmt.Sprintf("memory-%d", i+1), func() (err error) {
+			heap, err = r.memory(fmt.Sprintf("memory %d/%d", i+1, r.o.Runs))
+			return err
+		}); err != nil {
+			return err
+		}
+		heaps = append(heaps, heap)
+	}
+	n := r.o.MemoryProcesses
+	r.res.Memory = Memory{Processes: n, EventsPerProcess: 2,
+		HeapBytes:       summarize(collect(heaps, func(h int64) float64 { return float64(h) })),
+		BytesPerProcess: summarize(collect(heaps, func(h int64) float64 { return float64(h) / float64(n) }))}
+	return nil
+}
+
 // memory builds MemoryProcesses pending processes with two events each the
-// way the processor does — each event decoded from its wire JSON, applied
+// way the processor does — each event decoded from its wire JSON by the
+// catering definition's Decode, applied
 // with state.Manager.Apply, staged in its partition's state.Store and
 // committed every MaxPollRecords events, as a transaction would — and
-// divides the live heap they add by their number.
-func (r *runner) memory() error {
+// returns the live heap they add.
+func (r *runner) memory(label string) (int64, error) {
 	n := r.o.MemoryProcesses
+	decode := catering.Definition().Decode // the service's own decoder
 	m, err := state.NewCatering(state.DefaultLimits())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	g := newOrderGen(r.o.Seed, 4)
 	stores := make([]*state.Store[state.Order], r.o.Partitions)
@@ -32,8 +58,9 @@ func (r *runner) memory() error {
 		}
 	}
 	var built atomic.Int64
-	end := r.prog.phase("memory (processes)", int64(n), built.Load)
-	defer end()
+	bar := r.prog.phase(label, int64(n), "processes", built.Load)
+	figures := ""
+	defer func() { bar.end(figures) }()
 
 	before := heapAfterGC()
 	now := time.Now()
@@ -48,13 +75,17 @@ func (r *runner) memory() error {
 		} {
 			v, err := topics.EncodeEvent(e)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			ev, err := topics.DecodeEvent([]byte(id), v)
+			key, entry, err := decode(&kgo.Record{Key: []byte(id), Value: v})
 			if err != nil {
-				return err
+				return 0, err
 			}
-			out := m.Apply(store.Get(ev.OrderID), ev.OrderID, state.Entry{ID: ev.ID, Type: ev.Type, Ref: ev.MenuID}, now)
+			cur := store.Get(key)
+			if cur == nil {
+				key = strings.Clone(key) // as the processor keeps a new process's key
+			}
+			out := m.Apply(cur, key, entry, now)
 			if out.Changed() {
 				store.Put(out.Process)
 			}
@@ -71,15 +102,15 @@ func (r *runner) memory() error {
 	for _, s := range stores {
 		for _, p := range s.All() {
 			if p.State.Status != state.Pending || len(p.History) != 2 {
-				return fmt.Errorf("process %s: %s with %d entries, want pending with 2", p.Key, p.State.Status, len(p.History))
+				return 0, fmt.Errorf("process %s: %s with %d entries, want pending with 2", p.Key, p.State.Status, len(p.History))
 			}
 			live++
 		}
 	}
 	runtime.KeepAlive(stores)
 	if live != n {
-		return fmt.Errorf("%d live processes, want %d", live, n)
+		return 0, fmt.Errorf("%d live processes, want %d", live, n)
 	}
-	r.res.Memory = Memory{Processes: n, EventsPerProcess: 2, HeapBytes: heap, BytesPerProcess: float64(heap) / float64(n)}
-	return nil
+	figures = fmt.Sprintf("heap %s = %.0f B/process", size(heap), float64(heap)/float64(n))
+	return heap, nil
 }

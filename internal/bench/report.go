@@ -15,65 +15,173 @@ func (r Results) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// WriteText writes the results for a person: each figure beside its
-// baseline, the ratio, and the target.
+// WriteText writes the results for a person: each figure as the median
+// (min–max) over the runs, beside its baseline, the ratio, and the targets.
 func (r Results) WriteText(w io.Writer) error {
 	t, l, s, m := r.Throughput, r.Latency, r.Restore, r.Memory
-	fmt.Fprintf(w, "catering bench on %s: %d partitions, %d orders = %d events (match %d, duplicate %d, decline %d, never match %d), max poll %d records, seed %d, %.0fs\n\n",
-		r.Broker, r.Partitions, r.Orders, r.Events, r.Mix.Match, r.Mix.Duplicate, r.Mix.Decline, r.Mix.NeverMatch, r.MaxPollRecords, r.Seed, r.Seconds)
+	gc := fmt.Sprintf("GOGC %d", r.GC.GOGC)
+	if r.GC.MemoryLimit > 0 {
+		gc += ", GOMEMLIMIT " + size(r.GC.MemoryLimit)
+	}
+	if r.GC.Default {
+		gc += " (Go's default)"
+	}
+	fmt.Fprintf(w, "catering bench on %s: %d partitions, max poll %d records, seed %d, GOMAXPROCS %d, %s; %d runs of each measure, every timed phase >= %.1fs; %.0fs\n",
+		r.Broker, r.Partitions, r.MaxPollRecords, r.Seed, r.GOMAXPROCS, gc, r.Runs, r.MinPhaseSeconds, r.Seconds)
+	if r.MinPhaseSeconds < 2 {
+		fmt.Fprintf(w, "WARNING: phases as short as %.2fs (--min-phase under 2s): a smoke test, not figures to compare\n", r.MinPhaseSeconds)
+	}
+	c := t.Calibration
+	fmt.Fprintf(w, "throughput input: %s orders = %s events (match %d, duplicate %d, decline %d, never match %d), sized from a calibration pass over %s events (EOS %s ev/s, copy loop %s rec/s) to last %.1fs\n\n",
+		count(float64(r.Orders)), count(float64(r.Events)), r.Mix.Match, r.Mix.Duplicate, r.Mix.Decline, r.Mix.NeverMatch,
+		count(float64(c.Events)), count(c.EventsPerSec), count(c.CopyRecordsPerSec), c.TargetSeconds)
+
+	f0 := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	f2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+	rate := func(v float64) string { return count(v) }
+	sz := func(v float64) string { return size(int64(v)) }
+	last := func(runs []CopyRun) int64 {
+		if len(runs) == 0 {
+			return 0
+		}
+		return runs[len(runs)-1].Records
+	}
+
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEASURE\tSERVICE\tBASELINE\tRATIO")
-	fmt.Fprintf(tw, "throughput, exactly-once\t%s ev/s (%.2fs, startup %.2fs, %d txns)\tcopy loop %s rec/s (%.2fs, startup %.2fs, %d txns)\t%.2f\n",
-		count(t.EventsPerSec), t.Seconds, t.StartupSeconds, t.Transactions,
-		count(t.Baseline.RecordsPerSec), t.Baseline.Seconds, t.Baseline.StartupSeconds, t.Baseline.Transactions, t.Ratio)
-	fmt.Fprintf(tw, "latency p50/p99/max at %s ev/s\t%.1f / %.1f / %.1f ms (%d commands)\tcopy loop %.1f / %.1f / %.1f ms (%d copies)\t%.2f / %.2f (p50 / p99)\n",
-		count(l.RatePerSec), l.P50Ms, l.P99Ms, l.MaxMs, l.Samples,
-		l.Baseline.P50Ms, l.Baseline.P99Ms, l.Baseline.MaxMs, l.Baseline.Samples, l.RatioP50, l.RatioP99)
-	fmt.Fprintf(tw, "restore\t%d processes in %.2fs = %s proc/s, %s rec/s\traw read %s rec/s (%d records, %.2fs)\t%.2f\n",
-		s.Processes, s.Seconds, count(s.ProcessesPerSec), count(s.RecordsPerSec),
-		count(s.Baseline.RecordsPerSec), s.Baseline.Records, s.Baseline.Seconds, s.Ratio)
-	fmt.Fprintf(tw, "heap per pending process (2 events)\t%.0f B (%d processes, %s)\t-\t%.2f of 2 KiB\n",
-		m.BytesPerProcess, m.Processes, size(m.HeapBytes), m.BytesPerProcess/2048)
-	fmt.Fprintf(tw, "heap after restore\t%s (%.0f B/process)\t-\t-\n", size(s.HeapBytes), s.HeapBytesPerProcess)
+	fmt.Fprintf(tw, "MEASURE: median (min–max) of %d runs\tSERVICE\tBASELINE\tRATIO (per pair of runs)\n", r.Runs)
+	fmt.Fprintf(tw, "throughput, exactly-once\t%s ev/s\tcopy loop %s rec/s\t%s\n",
+		fmtStat(t.EventsPerSec, rate), fmtStat(t.Baseline.RecordsPerSec, rate), fmtStat(t.Ratio, f2))
+	fmt.Fprintf(tw, "  run length\t%s s, startup %s s\t%s s, startup %s s, %s records\t-\n",
+		fmtStat(t.Seconds, f2), fmtStat(t.StartupSeconds, f2), fmtStat(t.Baseline.Seconds, f2), fmtStat(t.Baseline.StartupSeconds, f2),
+		count(float64(last(t.Baseline.Runs))))
+	fmt.Fprintf(tw, "latency p50 at %s ev/s, %.1fs a run\t%s ms\tcopy loop %s ms\t%s\n",
+		count(l.RatePerSec), l.Seconds, fmtStat(l.P50Ms, f1), fmtStat(l.Baseline.P50Ms, f1), fmtStat(l.RatioP50, f2))
+	fmt.Fprintf(tw, "latency p99\t%s ms\tcopy loop %s ms\t%s\n", fmtStat(l.P99Ms, f1), fmtStat(l.Baseline.P99Ms, f1), fmtStat(l.RatioP99, f2))
+	fmt.Fprintf(tw, "latency max\t%s ms\tcopy loop %s ms\t-\n", fmtStat(l.MaxMs, f1), fmtStat(l.Baseline.MaxMs, f1))
+	fmt.Fprintf(tw, "restore, %s processes\t%s rec/s, %s proc/s\traw read %s rec/s\t%s\n",
+		count(float64(s.Processes)), fmtStat(s.RecordsPerSec, rate), fmtStat(s.ProcessesPerSec, rate), fmtStat(s.Baseline.RecordsPerSec, rate), fmtStat(s.Ratio, f2))
+	fmt.Fprintf(tw, "  run length\t%s s\t%s s\t-\n", fmtStat(s.Seconds, f2), fmtStat(s.Baseline.Seconds, f2))
+	fmt.Fprintf(tw, "heap per pending process (2 events)\t%s B (%s processes)\t-\t-\n", fmtStat(m.BytesPerProcess, f0), count(float64(m.Processes)))
+	fmt.Fprintf(tw, "heap after restore\t%s (%s B/process)\t-\t-\n", fmtStat(s.HeapBytes, sz), fmtStat(s.HeapBytesPerProcess, f0))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\ncommit interval: %.1f ms = the processor's mean time between committed transactions while latency events were produced (%.0f records/txn; copy loop: %.1f ms between commits, %.1f ms per transaction)\n",
-		l.CommitIntervalMs, l.RecordsPerTxn, l.Baseline.CommitIntervalMs, l.Baseline.MeanTxnMs)
-	fmt.Fprintf(w, "restore: %s; %d of the processes are synthetic pending ones added to the changelog\n", s.Method, s.TopUp)
-	fmt.Fprintf(w, "commands: %d issued, %d expected by the state model\n\n", t.CommandsIssued, t.CommandsExpected)
 
-	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tVALUE\tGOAL\tRESULT")
-	for _, tg := range r.Targets {
-		verdict := "met"
-		switch {
-		case !tg.Checked:
-			verdict = "not checked: " + strings.TrimPrefix(tg.Note, "not checked: ")
-		case !tg.Met:
-			verdict = "NOT MET"
+	if len(r.Scaling.Points) > 0 {
+		fmt.Fprintf(w, "\nscaling: EOS throughput by processor.Config.Workers, %d rounds, GOMAXPROCS %d\n", r.Runs, r.GOMAXPROCS)
+		tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+		fmt.Fprintln(tw, "WORKERS\tEV/S: median (min–max)\tRATIO TO 1 WORKER (per round)")
+		for _, p := range r.Scaling.Points {
+			ratio := "-"
+			if len(p.Ratio.Runs) > 0 {
+				ratio = fmtStat(p.Ratio, f2)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", p.Workers, fmtStat(p.EventsPerSec, rate), ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\n", tg.Name, format(tg.Value, tg.Name), tg.Op, format(tg.Limit, tg.Name), verdict)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+
+	fmt.Fprintf(w, "\ncommit interval: %s ms = the processor's mean time between committed transactions while latency events were produced (%s records/txn; copy loop: %s ms between commits, %s ms per transaction)\n",
+		fmtStat(l.CommitIntervalMs, f1), fmtStat(l.RecordsPerTxn, f0), fmtStat(l.Baseline.CommitIntervalMs, f1), fmtStat(l.Baseline.MeanTxnMs, f1))
+	fmt.Fprintf(w, "restore: %s; %s records per pass, %s of the processes synthetic pending ones added to the changelog; passes per run: restore %s, raw read %s\n",
+		s.Method, count(float64(s.Records)), count(float64(s.TopUp)), passes(collect(s.Runs, func(x RestoreRun) float64 { return float64(x.Passes) })),
+		passes(collect(s.Baseline.Runs, func(x RawReadRun) float64 { return float64(x.Passes) })))
+	fmt.Fprintf(w, "commands: %s\n", commandsLine(r))
+	if d := t.DiscardedShortRuns + r.Scaling.DiscardedShortRuns; d > 0 {
+		fmt.Fprintf(w, "discarded: %d %s shorter than %.1fs, redone on a larger input\n", d, plural(d, "run", "runs"), r.MinPhaseSeconds)
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tVALUE: median (min–max)\tGOAL\tRESULT")
+	for _, tg := range r.Targets {
+		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\n", tg.Name, targetValue(tg), tg.Op, format(tg.Limit, tg.Name), verdict(tg))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, tg := range r.Targets {
+		fmt.Fprintf(w, "  %s: %s\n", tg.Name, tg.Metric)
+	}
+	fmt.Fprintln(w, "  a ratio is taken per pair of runs (the service's run, then its baseline's run right after it); a target is met when its median is")
+	return nil
+}
+
+// targetValue is a target's VALUE column; "-" when nothing was measured.
+func targetValue(t Target) string {
+	if !t.Checked && t.Value == 0 && t.Min == 0 && t.Max == 0 {
+		return "-"
+	}
+	if t.Min == t.Max {
+		return format(t.Value, t.Name)
+	}
+	return fmt.Sprintf("%s (%s–%s)", format(t.Value, t.Name), format(t.Min, t.Name), format(t.Max, t.Name))
+}
+
+// commandsLine says whether every run issued the commands the state model
+// expects.
+func commandsLine(r Results) string {
+	runs := eosRuns(r)
+	var bad []string
+	for i, e := range runs {
+		if e.CommandsIssued != e.CommandsExpected || e.DeadLettered != 0 {
+			bad = append(bad, fmt.Sprintf("run %d: %d issued of %d, %d dead-lettered", i+1, e.CommandsIssued, e.CommandsExpected, e.DeadLettered))
+		}
+	}
+	if len(bad) > 0 {
+		return "MISMATCH with the state model: " + strings.Join(bad, "; ")
+	}
+	if len(runs) == 0 {
+		return "no runs"
+	}
+	who := fmt.Sprintf("every one of the %d throughput and scaling runs", len(runs))
+	if len(runs) == 1 {
+		who = "the one throughput run"
+	}
+	return fmt.Sprintf("%s issued the ConfirmOrder commands the state model expects (%s with the last input) and dead-lettered none",
+		who, count(float64(runs[len(runs)-1].CommandsExpected)))
+}
+
+// eosRuns are the throughput runs, then the scaling runs.
+func eosRuns(r Results) []EOSRun {
+	out := append([]EOSRun(nil), r.Throughput.Runs...)
+	for _, p := range r.Scaling.Points {
+		out = append(out, p.Runs...)
+	}
+	return out
+}
+
+// passes lists the passes of each run, "2, 2, 3".
+func passes(p []float64) string {
+	s := make([]string, len(p))
+	for i, v := range p {
+		s[i] = fmt.Sprintf("%.0f", v)
+	}
+	return strings.Join(s, ", ")
 }
 
 func format(v float64, target string) string {
-	switch target {
-	case "latency":
-		return fmt.Sprintf("%.1f ms", v)
-	case "memory":
+	switch {
+	case target == "memory":
 		return fmt.Sprintf("%.0f B", v)
-	case "restore heap":
+	case strings.HasPrefix(target, "restore heap"):
 		return size(int64(v))
 	}
 	return fmt.Sprintf("%.2f", v)
 }
 
-// count formats a rate with thousands separators.
+// count formats a number with thousands separators.
 func count(v float64) string {
 	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
 	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
 	for i, c := range s {
 		if i > 0 && (len(s)-i)%3 == 0 {
 			b.WriteByte(',')
@@ -91,4 +199,11 @@ func size(b int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 	}
 	return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

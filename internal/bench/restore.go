@@ -20,71 +20,115 @@ import (
 // restoreMethod says how the restore is timed.
 const restoreMethod = "processor.LoadPartition on every changelog partition concurrently, one shared client (the processor's own restore code, without the group join)"
 
-// restore measures the rebuild of the processes from the changelog the run
-// wrote, once the processor has stopped: first the baseline, a plain
-// read_committed read of every changelog partition to its end, then the
-// restore proper.
+// restore measures the rebuild of the processes from the latency
+// processor's changelog, once it has stopped, in Runs pairs: first the
+// baseline, a plain read_committed read of every changelog partition to
+// its end, then the restore proper. Each is repeated pass after pass
+// (with a full GC between passes, outside the clock, so that every pass
+// starts from the same heap) until the run has lasted MinPhase.
 func (r *runner) restore(ctx context.Context) error {
-	existing := r.phase1.orders
-	if r.latencyWL != nil {
-		existing += r.latencyWL.orders
-	}
-	topUp := max(0, r.o.RestoreProcesses-existing)
+	topUp := max(0, r.o.RestoreProcesses-r.latOrders)
 	if topUp > 0 {
 		if err := r.topUp(ctx, topUp); err != nil {
 			return fmt.Errorf("top up the changelog: %w", err)
 		}
 	}
-	raw, err := r.rawRead(ctx)
-	if err != nil {
-		return fmt.Errorf("raw changelog read: %w", err)
-	}
-
-	cl, err := kgo.NewClient(r.seeds...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	parts := r.o.Partitions
-	stores := make([]*state.Store[state.Order], parts)
-	errs := make([]error, parts)
-	var done atomic.Int64
-	before := heapAfterGC()
-	end := r.prog.phase("restore (partitions)", int64(parts), done.Load)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Go(func() {
-			stores[p], errs[p] = processor.LoadPartition(ctx, cl, catering.Definition(), r.names.Changelog, p, state.DefaultLimits(), r.o.Logger)
-			done.Add(1)
-		})
-	}
-	wg.Wait()
-	took := time.Since(start)
-	end()
-	for p, err := range errs {
-		if err != nil {
-			return fmt.Errorf("partition %d: %w", p, err)
+	res := &r.res.Restore
+	res.Method, res.TopUp = restoreMethod, topUp
+	for i := range r.o.Runs {
+		run := fmt.Sprintf("%d/%d", i+1, r.o.Runs)
+		var raw RawReadRun
+		if err := r.profiled(fmt.Sprintf("raw-read-%d", i+1), func() (err error) {
+			raw, err = r.rawReadRun(ctx, "raw changelog read "+run)
+			return err
+		}); err != nil {
+			return fmt.Errorf("raw changelog read: %w", err)
 		}
+		res.Baseline.Runs = append(res.Baseline.Runs, raw)
+		res.Baseline.Records = raw.Records / int64(raw.Passes)
+		var rr RestoreRun
+		var procs int
+		if err := r.profiled(fmt.Sprintf("restore-%d", i+1), func() (err error) {
+			rr, procs, err = r.restoreRun(ctx, "restore "+run, res.Baseline.Records)
+			return err
+		}); err != nil {
+			return err
+		}
+		if i > 0 && procs != res.Processes {
+			return fmt.Errorf("restore run %s rebuilt %d processes, the first %d", run, procs, res.Processes)
+		}
+		res.Processes = procs
+		res.Runs = append(res.Runs, rr)
 	}
-	heap := heapAfterGC() - before
-	n := 0
-	for _, s := range stores {
-		n += s.Len()
+	res.Records = res.Baseline.Records
+	res.Seconds = summarize(collect(res.Runs, func(x RestoreRun) float64 { return x.Seconds }))
+	res.ProcessesPerSec = summarize(collect(res.Runs, func(x RestoreRun) float64 { return x.ProcessesPerSec }))
+	res.RecordsPerSec = summarize(collect(res.Runs, func(x RestoreRun) float64 { return x.RecordsPerSec }))
+	res.HeapBytes = summarize(collect(res.Runs, func(x RestoreRun) float64 { return float64(x.HeapBytes) }))
+	if res.Processes > 0 {
+		res.HeapBytesPerProcess = summarize(collect(res.Runs, func(x RestoreRun) float64 { return float64(x.HeapBytes) / float64(res.Processes) }))
 	}
-	runtime.KeepAlive(stores)
-
-	res := Restore{Method: restoreMethod, Processes: n, TopUp: topUp, Records: raw.Records, Seconds: took.Seconds(),
-		ProcessesPerSec: float64(n) / took.Seconds(), RecordsPerSec: float64(raw.Records) / took.Seconds(),
-		HeapBytes: heap, Baseline: raw}
-	if n > 0 {
-		res.HeapBytesPerProcess = float64(heap) / float64(n)
-	}
-	if raw.RecordsPerSec > 0 {
-		res.Ratio = res.RecordsPerSec / raw.RecordsPerSec
-	}
-	r.res.Restore = res
+	b := &res.Baseline
+	b.RecordsPerSec = summarize(collect(b.Runs, func(x RawReadRun) float64 { return x.RecordsPerSec }))
+	b.Seconds = summarize(collect(b.Runs, func(x RawReadRun) float64 { return x.Seconds }))
+	res.Ratio = summarize(ratios(res.RecordsPerSec.Runs, b.RecordsPerSec.Runs))
 	return nil
+}
+
+// restoreRun restores every partition with processor.LoadPartition, pass
+// after pass until MinPhase; records is the changelog's size (from the raw
+// read). It returns the processes a pass rebuilt.
+func (r *runner) restoreRun(ctx context.Context, label string, records int64) (RestoreRun, int, error) {
+	var out RestoreRun
+	var done atomic.Int64 // partitions, every pass
+	parts := r.o.Partitions
+	bar := r.prog.phase(label, 0, "partitions", done.Load)
+	figures := ""
+	defer func() { bar.end(figures) }()
+	var took time.Duration
+	n := 0
+	for took < r.o.MinPhase || out.Passes == 0 {
+		cl, err := kgo.NewClient(r.seeds...)
+		if err != nil {
+			return out, 0, err
+		}
+		stores := make([]*state.Store[state.Order], parts)
+		errs := make([]error, parts)
+		before := heapAfterGC()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for p := range parts {
+			wg.Go(func() {
+				stores[p], errs[p] = processor.LoadPartition(ctx, cl, catering.Definition(), r.names.Changelog, p, state.DefaultLimits(), r.o.Logger)
+				done.Add(1)
+			})
+		}
+		wg.Wait()
+		took += time.Since(start)
+		cl.Close()
+		for p, err := range errs {
+			if err != nil {
+				return out, 0, fmt.Errorf("partition %d: %w", p, err)
+			}
+		}
+		out.HeapBytes = heapAfterGC() - before
+		pass := 0
+		for _, s := range stores {
+			pass += s.Len()
+		}
+		runtime.KeepAlive(stores)
+		if out.Passes > 0 && pass != n {
+			return out, 0, fmt.Errorf("pass %d rebuilt %d processes, the first %d", out.Passes+1, pass, n)
+		}
+		n = pass
+		out.Passes++
+	}
+	out.Seconds = took.Seconds()
+	out.ProcessesPerSec = float64(n*out.Passes) / took.Seconds()
+	out.RecordsPerSec = float64(records*int64(out.Passes)) / took.Seconds()
+	figures = fmt.Sprintf("%d passes of %s processes (%s records), timed %.2fs (the GC between passes not): %s rec/s, %s proc/s, heap %s",
+		out.Passes, count(float64(n)), count(float64(records)), out.Seconds, count(out.RecordsPerSec), count(out.ProcessesPerSec), size(out.HeapBytes))
+	return out, n, nil
 }
 
 // topUp adds n pending processes with two events each to the changelog,
@@ -101,8 +145,8 @@ func (r *runner) topUp(ctx context.Context, n int) error {
 	defer cl.Close()
 	g := newOrderGen(r.o.Seed, 3)
 	var sent atomic.Int64
-	end := r.prog.phase("changelog top-up", int64(n), sent.Load)
-	defer end()
+	bar := r.prog.phase("changelog top-up", int64(n), "processes", sent.Load)
+	defer bar.end("")
 	var pe produceErrs
 	now := time.Now()
 	for i := range n {
@@ -129,29 +173,54 @@ func pendingProcess(m *state.Manager[state.Order], g *orderGen, id string, now t
 	return m.Apply(out.Process, id, state.Entry{ID: g.uuid(), Type: state.CatererConfirmedMenu, Ref: g.otherMenu(menu)}, now).Process
 }
 
+// rawReadRun reads the whole changelog plainly, pass after pass until
+// MinPhase.
+func (r *runner) rawReadRun(ctx context.Context, label string) (RawReadRun, error) {
+	var out RawReadRun
+	var pos atomic.Int64 // records, every pass
+	bar := r.prog.phase(label, 0, "records", pos.Load)
+	figures := ""
+	defer func() { bar.end(figures) }()
+	var took time.Duration
+	for took < r.o.MinPhase || out.Passes == 0 {
+		runtime.GC() // as before each restore pass
+		n, d, err := r.rawRead(ctx, &pos)
+		if err != nil {
+			return out, err
+		}
+		if out.Passes > 0 && n != out.Records/int64(out.Passes) {
+			return out, fmt.Errorf("pass %d read %d records, the first %d", out.Passes+1, n, out.Records/int64(out.Passes))
+		}
+		out.Records += n
+		took += d
+		out.Passes++
+	}
+	out.Seconds = took.Seconds()
+	out.RecordsPerSec = float64(out.Records) / took.Seconds()
+	figures = fmt.Sprintf("%d passes of %s records, timed %.2fs (the GC between passes not): %s rec/s", out.Passes, count(float64(out.Records/int64(out.Passes))),
+		out.Seconds, count(out.RecordsPerSec))
+	return out, nil
+}
+
 // rawRead reads every changelog partition from its start to its last
 // stable offset with a plain read_committed consumer, doing nothing with
-// the records: the fastest a restore could read them.
-func (r *runner) rawRead(ctx context.Context) (RawRead, error) {
-	var out RawRead
+// the records: the fastest a restore could read them. It returns the
+// records (not control markers) and the time taken; pos counts every
+// record fetched.
+func (r *runner) rawRead(ctx context.Context, pos *atomic.Int64) (int64, time.Duration, error) {
 	ends, err := r.adm.ListCommittedOffsets(ctx, r.names.Changelog)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return out, err
+		return 0, 0, err
 	}
 	want := map[int32]int64{}
-	var total int64
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset > 0 {
 			want[o.Partition] = o.Offset
-			total += o.Offset
 		}
 	})
-	var pos atomic.Int64
-	end := r.prog.phase("raw changelog read", total, pos.Load)
-	defer end()
 	start := time.Now()
 	from := map[int32]kgo.Offset{}
 	for p := range want {
@@ -163,13 +232,14 @@ func (r *runner) rawRead(ctx context.Context) (RawRead, error) {
 		kgo.KeepControlRecords(), // the last offset of a transactional partition is a marker
 	)...)
 	if err != nil {
-		return out, err
+		return 0, 0, err
 	}
 	defer cl.Close()
+	var records int64
 	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return out, ctx.Err()
+			return 0, 0, ctx.Err()
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
@@ -178,7 +248,7 @@ func (r *runner) rawRead(ctx context.Context) (RawRead, error) {
 			}
 		})
 		if ferr != nil {
-			return out, ferr
+			return 0, 0, ferr
 		}
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
@@ -186,7 +256,7 @@ func (r *runner) rawRead(ctx context.Context) (RawRead, error) {
 			}
 			for _, rec := range fp.Records {
 				if !rec.Attrs.IsControl() {
-					out.Records++
+					records++
 				}
 			}
 			last := fp.Records[len(fp.Records)-1].Offset
@@ -196,10 +266,7 @@ func (r *runner) rawRead(ctx context.Context) (RawRead, error) {
 			}
 		})
 	}
-	took := time.Since(start)
-	out.Seconds = took.Seconds()
-	out.RecordsPerSec = float64(out.Records) / took.Seconds()
-	return out, nil
+	return records, time.Since(start), nil
 }
 
 // heapAfterGC is the live heap after a full collection.
