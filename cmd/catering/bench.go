@@ -52,7 +52,7 @@ func newBench(stdout io.Writer, stderr *trackingWriter) *ffcli.Command {
 	fs.IntVar(&c.runs, "runs", d.Runs, "how many `times` each measurement is repeated; figures are the median and the min–max")
 	fs.DurationVar(&c.minPhase, "min-phase", d.MinPhase, "least `duration` of every timed phase: inputs are sized for it and the changelog is read pass after pass until it; lower only for a smoke test")
 	fs.StringVar(&c.workersScan, "workers-scan", joinInts(d.WorkersScan), "processor `workers` (Config.Workers) values of the scaling phase, comma-separated; empty skips it")
-	fs.Float64Var(&c.latencyRate, "latency-rate", 0, "produce `rate` of the latency phase in events/s (0: half the median EOS throughput)")
+	fs.Float64Var(&c.latencyRate, "latency-rate", 0, "produce `rate` of the latency phase in events/s (0: half the lower of the EOS and copy-loop median throughputs)")
 	fs.DurationVar(&c.latencyDuration, "latency-duration", d.LatencyDuration, "how long each latency run produces (at least --min-phase)")
 	fs.IntVar(&c.restoreProcesses, "restore-processes", 0, "least `processes` in the changelog when it is restored, topped up with pending ones (0: 10 x --orders); 1000000 checks the 2 GiB heap target")
 	fs.IntVar(&c.memoryProcesses, "memory-processes", 0, "pending `processes` built for the heap-per-process figure (0: 10 x --orders)")
@@ -116,7 +116,7 @@ func (c *benchCmd) exec(ctx context.Context, args []string) error {
 	case c.minPhase <= 0:
 		return usagef("--min-phase %v must be positive, e.g. 2s", c.minPhase)
 	case c.latencyRate < 0:
-		return usagef("--latency-rate %v must not be negative (0: half the measured throughput)", c.latencyRate)
+		return usagef("--latency-rate %v must not be negative (0: half the lower measured throughput)", c.latencyRate)
 	case c.latencyDuration < c.minPhase:
 		return usagef("--latency-duration %v must be at least --min-phase %v", c.latencyDuration, c.minPhase)
 	case c.restoreProcesses < 0:

@@ -180,12 +180,19 @@ func (r *runner) eosRun(ctx context.Context, label, profile string, workers int)
 }
 
 // latencyRate is the rate of the latency phases: the option, or half the
-// median EOS throughput.
+// lower of the two median throughputs. Half of the faster loop's peak
+// would overload the slower one (on a real broker the copy loop, which
+// commits every poll, is the slower), and its queueing would then pass
+// for latency.
 func (r *runner) latencyRate() float64 {
 	if r.o.LatencyRate > 0 {
 		return r.o.LatencyRate
 	}
-	return max(1, r.res.Throughput.EventsPerSec.Median/2)
+	peak := r.res.Throughput.EventsPerSec.Median
+	if b := r.res.Throughput.Baseline.RecordsPerSec.Median; b > 0 {
+		peak = min(peak, b)
+	}
+	return max(1, peak/2)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
