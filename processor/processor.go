@@ -48,8 +48,11 @@ type Processor[S any] struct {
 	changes []assignment
 	wakeFn  context.CancelFunc
 	woken   bool
-	running bool     // a session runs: queries are answered
-	queries []func() // run by the loop between transactions
+	running bool // a session runs: queries are answered
+	// assigned: onAssigned ran in this session (franz-go calls it after
+	// every sync, with or without partitions).
+	assigned bool
+	queries  []func() // run by the loop between transactions
 
 	// noted counts the revocations and losses the group callbacks passed
 	// on; the loop compares it with lastEndNoted (see endNoted).
@@ -214,7 +217,7 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 	p.held.Store(nil)
 	p.lastEndNoted, p.reconcileAt = p.noted.Load(), time.Time{}
 	p.mu.Lock()
-	p.changes, p.woken, p.running = nil, false, true
+	p.changes, p.woken, p.running, p.assigned = nil, false, true, false
 	p.mu.Unlock()
 	defer p.endQueries()
 
@@ -325,7 +328,15 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 		if tickDue {
 			lastTick = now
 		}
-		b := p.prepare(fetches, now, tickDue)
+		b := p.plan(fetches, now, tickDue)
+		if b.records > 0 && b.abort == "" {
+			// Records always make a transaction (their offsets): it begins
+			// now, and each partition's records go out as it is done.
+			if err := p.begin(sess, b); err != nil {
+				return err
+			}
+		}
+		p.prepare(b, now)
 		if b.records > 0 || b.writes > 0 {
 			if err := p.commit(ctx, sess, b); err != nil {
 				return err
@@ -410,6 +421,9 @@ func (p *Processor[S]) wake() {
 func (p *Processor[S]) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := assigned[p.cfg.Topics.Events]
 	if len(parts) == 0 {
+		p.mu.Lock()
+		p.assigned = true // an assignment with nothing new: ready once the rest is
+		p.mu.Unlock()
 		return
 	}
 	// Paused and noted under mu: the loop resumes a restored partition
@@ -418,6 +432,7 @@ func (p *Processor[S]) onAssigned(_ context.Context, cl *kgo.Client, assigned ma
 	p.mu.Lock()
 	cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: parts})
 	p.changes = append(p.changes, assignment{assigned: true, parts: slices.Clone(parts)})
+	p.assigned = true
 	p.mu.Unlock()
 	p.wake()
 }
@@ -685,43 +700,43 @@ func (p *Processor[S]) reconcile(ctx context.Context, admin *kadm.Client, cl *kg
 	p.publishHeld()
 }
 
+// begin begins b's transaction. A shutdown signal must not cut a commit in
+// half: the transaction gets its own deadline, and is aborted if the
+// signal came first.
+func (p *Processor[S]) begin(sess *kgo.GroupTransactSession, b *batch[S]) error {
+	if err := sess.Begin(); err != nil {
+		return classify(fmt.Errorf("begin transaction: %w", err))
+	}
+	b.began, b.beganAt = true, time.Now()
+	b.tctx, b.cancel = context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
+	b.produce = func(r *kgo.Record) { sess.Produce(b.tctx, r, b.promise) }
+	return nil
+}
+
 // commit writes the batch in one transaction: for every partition the
 // changelog records of the processes it changed (to the changelog partition
 // of the same number), the commands and dead letters, and the offsets of
 // the polled records. The stores make the staged changes their committed
 // state only when the transaction committed.
 func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch[S]) error {
-	// A shutdown signal must not cut a commit in half: the transaction
-	// gets its own deadline, and is aborted if the signal came first.
-	tctx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
-	defer cancel()
-	began := time.Now()
-	defer func() { p.metrics.txnDuration.Observe(time.Since(began).Seconds()) }()
-	if err := sess.Begin(); err != nil {
-		p.rollback(b)
-		return classify(fmt.Errorf("begin transaction: %w", err))
-	}
-	var (
-		produceMu  sync.Mutex
-		produceErr error
-	)
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			produceMu.Lock()
-			if produceErr == nil {
-				produceErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+	if !b.began {
+		if err := p.begin(sess, b); err != nil {
+			p.rollback(b)
+			return err
+		}
+		for _, w := range b.works {
+			for _, r := range w.changelog {
+				b.produce(r)
 			}
-			produceMu.Unlock()
+			for _, r := range w.out {
+				b.produce(r)
+			}
 		}
 	}
-	for _, w := range b.works {
-		for _, r := range w.changelog {
-			sess.Produce(tctx, r, promise)
-		}
-		for _, r := range w.out {
-			sess.Produce(tctx, r, promise)
-		}
-	}
+	defer b.cancel()
+	tctx := b.tctx
+	began := b.beganAt
+	defer func() { p.metrics.txnDuration.Observe(time.Since(began).Seconds()) }()
 	flushErr := sess.Client().Flush(tctx)
 
 	reason := ""
@@ -730,8 +745,8 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 		reason = b.abort
 	case flushErr != nil:
 		reason = "flush failed: " + flushErr.Error()
-	case produceErr != nil:
-		reason = produceErr.Error()
+	case b.prodErr != nil:
+		reason = b.prodErr.Error()
 	case ctx.Err() != nil:
 		reason = "shutting down"
 	case p.cfg.AbortEvery > 0 && p.random.IntN(p.cfg.AbortEvery) == 0:

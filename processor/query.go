@@ -67,9 +67,13 @@ func (p *Processor[S]) Ready() bool {
 		return false
 	}
 	p.mu.Lock()
+	// The generation is known from the JoinGroup response, before the
+	// SyncGroup that says what is assigned: until the first assignment
+	// of the session reached onAssigned, nothing is known to be held.
+	assigned := p.assigned
 	pending := len(p.changes) // an assignment the loop has not started restoring yet
 	p.mu.Unlock()
-	return pending == 0 && p.restoring.Load() == 0
+	return assigned && pending == 0 && p.restoring.Load() == 0
 }
 
 // Snapshot is a process as a query sees it: its committed history and

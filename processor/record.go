@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,28 @@ type batch[S any] struct {
 	abort   string // non-empty: this transaction must abort, and why
 	works   []*work[S]
 	stats   batchStats // the works' stats, merged
+
+	// Set by begin when the transaction began before the works ran: each
+	// work then produces its records as soon as it is done, while the
+	// others still run.
+	began   bool
+	beganAt time.Time
+	tctx    context.Context
+	cancel  context.CancelFunc
+	produce func(*kgo.Record)
+	prodMu  sync.Mutex
+	prodErr error
+}
+
+// promise records the first produce error of the transaction.
+func (b *batch[S]) promise(r *kgo.Record, err error) {
+	if err != nil {
+		b.prodMu.Lock()
+		if b.prodErr == nil {
+			b.prodErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		b.prodMu.Unlock()
+	}
 }
 
 // work is one partition's share of a transaction. Partitions are
@@ -45,9 +69,9 @@ type work[S any] struct {
 	popped []dueEntry
 }
 
-// prepare groups the polled records by partition, works every partition
-// (its records, then its timers when tick), and merges the results.
-func (p *Processor[S]) prepare(fetches kgo.Fetches, now time.Time, tick bool) *batch[S] {
+// plan groups the polled records by partition into works, with a work for
+// every other partition whose timers are due when tick.
+func (p *Processor[S]) plan(fetches kgo.Fetches, now time.Time, tick bool) *batch[S] {
 	b := &batch[S]{}
 	byPart := map[int32]*work[S]{}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -90,22 +114,37 @@ func (p *Processor[S]) prepare(fetches kgo.Fetches, now time.Time, tick bool) *b
 	if b.abort != "" {
 		// Nothing is staged: the transaction only aborts.
 		b.works = nil
-		return b
-	}
-	p.run(b.works, now)
-	for _, w := range b.works {
-		b.writes += len(w.changelog) + len(w.out)
-		b.stats.merge(&w.stats)
 	}
 	return b
 }
 
-// run works each work, up to p.workers at a time.
-func (p *Processor[S]) run(ws []*work[S], now time.Time) {
+// prepare works every work of b (its records, then its timers), producing
+// what each made when the transaction has begun, and merges the results.
+func (p *Processor[S]) prepare(b *batch[S], now time.Time) {
+	p.each(b.works, func(w *work[S]) {
+		p.work(w, now)
+		if b.began {
+			for _, r := range w.changelog {
+				b.produce(r)
+			}
+			for _, r := range w.out {
+				b.produce(r)
+			}
+		}
+	})
+	for _, w := range b.works {
+		b.writes += len(w.changelog) + len(w.out)
+		b.stats.merge(&w.stats)
+	}
+}
+
+// each calls fn for every work, up to p.workers at a time. Works touch
+// only their own partition, so they need no lock between them.
+func (p *Processor[S]) each(ws []*work[S], fn func(*work[S])) {
 	n := min(p.workers, len(ws))
 	if n <= 1 {
 		for _, w := range ws {
-			p.work(w, now)
+			fn(w)
 		}
 		return
 	}
@@ -114,7 +153,7 @@ func (p *Processor[S]) run(ws []*work[S], now time.Time) {
 	for range n {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(ws); i = int(next.Add(1)) - 1 {
-				p.work(ws[i], now)
+				fn(ws[i])
 			}
 		})
 	}
