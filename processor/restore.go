@@ -61,7 +61,10 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	if err != nil {
 		return restoreResult[S]{}, err
 	}
-	store := state.NewStore[S]()
+	// A compacted changelog holds about one record per process; capped
+	// so that a changelog not compacted yet (or one of many tombstones)
+	// does not make a map much larger than its processes need.
+	store := state.NewStoreSized[S](int(min(target-from, 1<<18)))
 	res := restoreResult[S]{store: store}
 	offset := from
 	for offset < target {

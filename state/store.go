@@ -18,8 +18,13 @@ type Store[S any] struct {
 }
 
 // NewStore returns an empty store.
-func NewStore[S any]() *Store[S] {
-	return &Store[S]{committed: map[string]*Process[S]{}, staged: map[string]*Process[S]{}}
+func NewStore[S any]() *Store[S] { return NewStoreSized[S](0) }
+
+// NewStoreSized returns an empty store with room for about n processes: a
+// restore that knows how many records it will read spares the map's
+// growth (each growth rehashes every key).
+func NewStoreSized[S any](n int) *Store[S] {
+	return &Store[S]{committed: make(map[string]*Process[S], n), staged: map[string]*Process[S]{}}
 }
 
 // Get returns the process for key, staged changes included, or nil.
