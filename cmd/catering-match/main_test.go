@@ -29,6 +29,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--tls"}, "need --brokers"},
 		{[]string{"--sasl-mechanism", "MD5", "--brokers", "127.0.0.1:1"}, "MD5"},
 		{[]string{"--log-level", "loud", "--brokers", "127.0.0.1:1"}, `log level "loud"`},
+		{[]string{"--max-poll-records", "500", "--max-batch-records", "100"}, "max batch records 100 must be at least max poll records 500"},
+		{[]string{"--workers", "-1"}, "workers -1 must not be negative"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
