@@ -467,6 +467,14 @@ func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *re
 	p.mu.Lock()
 	changes := p.changes
 	p.changes = nil
+	// Ready reads the pending changes, then the restoring count: count the
+	// new restores before the changes stop being pending, or Ready would
+	// say yes between the two (publishHeld sets the exact count).
+	for _, c := range changes {
+		if c.assigned {
+			p.restoring.Add(int64(len(c.parts)))
+		}
+	}
 	p.mu.Unlock()
 	for _, c := range changes {
 		if c.assigned {
