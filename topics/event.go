@@ -220,34 +220,40 @@ func fastFieldIndex(name []byte) int {
 // order_id or menu_id, and an escape or a byte outside 0x20..0x7e in one of
 // the five strings.
 func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
-	if len(key) == 0 || !json.Valid(value) {
+	if len(key) == 0 {
 		return ev, nil, false
 	}
-	// From here on the value is one syntactically valid JSON value, with
-	// only JSON white space around it; the scanner relies on it.
+	// The scan validates as it goes (scanValue): anything it is not sure
+	// is valid JSON, it leaves to the reference, which then reports it.
 	i := skipJSONSpace(value, 0)
-	if value[i] != '{' {
+	if i >= len(value) || value[i] != '{' {
 		return ev, nil, false
 	}
 	var f [fastFields]fastField
 	i = skipJSONSpace(value, i+1)
-	if value[i] == '"' {
+	if i < len(value) && value[i] == '}' {
+		i++
+	} else {
 		for {
-			// Key; value[i] is its opening quote.
-			ks := i + 1
-			i = ks
-			for value[i] != '"' {
-				if value[i] == '\\' {
-					return ev, nil, false
-				}
-				i++
+			// Key; value[i] should be its opening quote.
+			if i >= len(value) || value[i] != '"' {
+				return ev, nil, false
 			}
-			idx := fastFieldIndex(value[ks:i])
-			i = skipJSONSpace(value, i+1) // at ':'
+			ks := i + 1
+			end, simple, valid := scanString(value, i)
+			if !valid || (!simple && bytes.IndexByte(value[ks:end-1], '\\') >= 0) {
+				return ev, nil, false
+			}
+			idx := fastFieldIndex(value[ks : end-1])
+			i = skipJSONSpace(value, end)
+			if i >= len(value) || value[i] != ':' {
+				return ev, nil, false
+			}
 			i = skipJSONSpace(value, i+1) // at the value
 			vs := i
-			var simple bool
-			i, simple = skipJSONValue(value, i)
+			if i, simple, valid = scanValue(value, i, 1); !valid {
+				return ev, nil, false
+			}
 			if idx >= 0 {
 				if f[idx].kind != fastAbsent {
 					return ev, nil, false // the slow path keeps the last one
@@ -266,11 +272,21 @@ func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
 				}
 			}
 			i = skipJSONSpace(value, i)
+			if i >= len(value) {
+				return ev, nil, false
+			}
+			if value[i] == '}' {
+				i++
+				break
+			}
 			if value[i] != ',' {
-				break // '}'
+				return ev, nil, false
 			}
 			i = skipJSONSpace(value, i+1)
 		}
+	}
+	if skipJSONSpace(value, i) != len(value) {
+		return ev, nil, false // more after the object
 	}
 
 	// One allocation for all the returned strings.
@@ -360,56 +376,165 @@ func skipJSONSpace(b []byte, i int) int {
 	return i
 }
 
-// skipJSONValue returns the index just past the valid JSON value starting at
-// b[i] (no white space before it). simple reports, for a string, that it
-// holds no escape and only bytes 0x20..0x7e.
-func skipJSONValue(b []byte, i int) (end int, simple bool) {
+// fastMaxDepth bounds the nesting scanValue checks; deeper values go to
+// the reference (encoding/json allows 10,000 levels).
+const fastMaxDepth = 64
+
+// scanValue checks the JSON value starting at b[i] (no white space before
+// it) and returns the index just past it. valid is false when the bytes
+// are not one valid JSON value by RFC 8259, as encoding/json checks it, or
+// when it nests deeper than fastMaxDepth: the caller then falls back to the
+// reference. simple reports, for a string, that it holds no escape and only
+// bytes 0x20..0x7e.
+func scanValue(b []byte, i, depth int) (end int, simple, valid bool) {
+	if i >= len(b) {
+		return i, false, false
+	}
 	switch c := b[i]; {
 	case c == '"':
-		return skipJSONString(b, i)
-	case c == '{' || c == '[':
-		depth := 0
+		return scanString(b, i)
+	case c == '{', c == '[':
+		if depth >= fastMaxDepth {
+			return i, false, false
+		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i = skipJSONSpace(b, i+1)
+		if i < len(b) && b[i] == closer {
+			return i + 1, false, true
+		}
 		for {
-			switch b[i] {
-			case '"':
-				i, _ = skipJSONString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, false
+			if c == '{' {
+				if i >= len(b) || b[i] != '"' {
+					return i, false, false
 				}
+				var ok bool
+				if i, _, ok = scanString(b, i); !ok {
+					return i, false, false
+				}
+				i = skipJSONSpace(b, i)
+				if i >= len(b) || b[i] != ':' {
+					return i, false, false
+				}
+				i = skipJSONSpace(b, i+1)
 			}
-			i++
-		}
-	default: // number, true, false, null
-		for i < len(b) {
-			switch c := b[i]; {
-			case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c == '-', c == '+', c == '.', c == 'E':
-				i++
-			default:
-				return i, false
+			var ok bool
+			if i, _, ok = scanValue(b, i, depth+1); !ok {
+				return i, false, false
 			}
+			i = skipJSONSpace(b, i)
+			switch {
+			case i >= len(b):
+				return i, false, false
+			case b[i] == closer:
+				return i + 1, false, true
+			case b[i] != ',':
+				return i, false, false
+			}
+			i = skipJSONSpace(b, i+1)
 		}
-		return i, false
+	case c == 't':
+		return scanLiteral(b, i, "true")
+	case c == 'f':
+		return scanLiteral(b, i, "false")
+	case c == 'n':
+		return scanLiteral(b, i, "null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return scanNumber(b, i)
 	}
+	return i, false, false
 }
 
-// skipJSONString returns the index just past the valid JSON string whose
-// opening quote is b[i]; simple as for skipJSONValue.
-func skipJSONString(b []byte, i int) (end int, simple bool) {
+func scanLiteral(b []byte, i int, lit string) (end int, simple, valid bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, false, false
+	}
+	return i + len(lit), false, true
+}
+
+// scanNumber checks -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at b[i].
+// What may follow it is the caller's to check.
+func scanNumber(b []byte, i int) (end int, simple, valid bool) {
+	digits := func(i int) int {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return i, false, false
+	case b[i] == '0':
+		i++
+	case b[i] >= '1' && b[i] <= '9':
+		i = digits(i + 1)
+	default:
+		return i, false, false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return i, false, false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return i, false, false
+		}
+		i = j
+	}
+	return i, false, true
+}
+
+// scanString checks the JSON string whose opening quote is b[i] and returns
+// the index just past its closing quote; simple as for scanValue.
+func scanString(b []byte, i int) (end int, simple, valid bool) {
 	simple = true
-	for i++; ; i++ {
+	for i++; i < len(b); i++ {
 		switch c := b[i]; {
 		case c == '"':
-			return i + 1, simple
+			return i + 1, simple, true
 		case c == '\\':
 			simple = false
-			i++ // the escaped byte; \uXXXX's hex digits are plain bytes
-		case c < 0x20 || c > 0x7e:
+			i++
+			if i >= len(b) {
+				return i, false, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i <= 4 {
+					return i, false, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return i, false, false
+					}
+				}
+				i += 4
+			default:
+				return i, false, false
+			}
+		case c < 0x20:
+			return i, false, false // a control character must be escaped
+		case c > 0x7e:
 			simple = false
 		}
 	}
+	return i, false, false // no closing quote
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }

@@ -23,6 +23,28 @@ var fastSeeds = []struct{ key, value string }{
 	{"42", `[1,2]`},
 	{"42", `{`},
 	{"42", ""},
+	// The fast path validates as it scans: invalid JSON anywhere, in a
+	// field it reads or one it skips, must reach the reference.
+	{"42", `{"id":"e1","type":"t","order_id":"42","data":[1,]}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":01}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":-}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":1.}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":1e+}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":tru}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":nul}`},
+	{"42", "{\"id\":\"e1\",\"type\":\"t\",\"order_id\":\"42\",\"x\":\"a\x01b\"}"},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":"\u12G4"}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":"\q"}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42"}}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42"} x`},
+	{"42", `{"id":"e1","type":"t","order_id":"42",}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":{"a" 1}}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":[1 2]}`},
+	{"42", `{"id":"e1" "type":"t","order_id":"42"}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":"unterminated}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","x":-0.5e-7,"y":[true,false,null,{"z":[]}]}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","deep":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`},
+	{"42", `{"id":"e1","type":"t","order_id":"42","deep":` + strings.Repeat("[", 100) + strings.Repeat("]", 99) + `}`},
 
 	// Escapes in keys and values.
 	{"42", `{"\u0069d":"e1","type":"t","order_id":"42"}`},

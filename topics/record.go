@@ -194,16 +194,24 @@ func decodeProcessSlow(key, value []byte) (string, []state.Entry, error) {
 // json.Unmarshal yields the very same strings (verbatim) and time.Parse the
 // same times (time.Date in UTC), so the result is decodeProcessSlow's.
 //
-// It makes two passes: the first checks the structure, counts the entries
-// and sizes the strings; the second parses the times and copies every string
-// into one allocation (which only holds the order id, ids, menu ids and the
+// It checks the structure, counts the entries and sizes the strings in one
+// walk (which keeps the raw fields of up to 8 entries on the stack; a longer
+// history is walked a second time), then parses the times and copies every
+// string into one allocation (which only holds the order id, ids, menu ids and the
 // types other than the process's own, so the restored state keeps no more
 // memory than with one allocation per string).
 func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
+	// The common history is short: one walk keeps its raw fields on the
+	// stack; a longer one takes a second walk to extract them.
+	type rawEntry struct{ id, typ, menu, at []byte }
+	var short [8]rawEntry
 	var n, size int
-	orderID, ok := walkProcess(value, true, func(_ int, id, typ, menu, _ []byte) bool {
+	orderID, ok := walkProcess(value, true, func(i int, id, typ, menu, at []byte) bool {
 		if len(id) == 0 || len(typ) == 0 {
 			return false
+		}
+		if i < len(short) {
+			short[i] = rawEntry{id, typ, menu, at}
 		}
 		n++
 		size += len(id) + len(menu)
@@ -227,7 +235,7 @@ func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
 	}
 	oid := str(orderID)
 	h := make([]state.Entry, n)
-	_, ok = walkProcess(value, false, func(i int, id, typ, menu, at []byte) bool {
+	fill := func(i int, id, typ, menu, at []byte) bool {
 		if i >= n {
 			return false
 		}
@@ -245,8 +253,17 @@ func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
 		e.Ref = str(menu)
 		e.At = t
 		return true
-	})
-	if !ok {
+	}
+	if n <= len(short) {
+		for i := range n {
+			r := &short[i]
+			if !fill(i, r.id, r.typ, r.menu, r.at) {
+				return "", nil, false
+			}
+		}
+		return oid, h, true
+	}
+	if _, ok = walkProcess(value, false, fill); !ok {
 		return "", nil, false
 	}
 	return oid, h, true
