@@ -854,32 +854,43 @@ func TestGeneratedOrdersExactlyOnce(t *testing.T) {
 }
 
 // TestGeneratedOrdersBatchedInParallel: the same oracle, with a backlog
-// published before the processor starts, tiny polls and several workers.
-// Full polls are topped up to MaxBatchRecords, so a transaction spans
-// several polls and partitions that the workers apply in parallel; the
-// output must be exactly the same as one record at a time would give.
+// published before the processor starts and several workers. Full polls
+// are topped up to MaxBatchRecords, so a transaction spans several polls
+// and partitions that the workers apply in parallel; with large batches a
+// partition's records are also split across the workers by store shard.
+// The output must be exactly what one record at a time would give.
 func TestGeneratedOrdersBatchedInParallel(t *testing.T) {
-	seed := testSeed(t)
-	rnd := rand.New(rand.NewPCG(seed, seed^0x51ed27))
-	b := startBroker(t, "")
-	addr := b.Addr()
-	names := testNames(t)
-	cfg := testConfig(t, addr, names)
-	cfg.Logger = quietLogger(t)
-	cfg.MaxPollRecords, cfg.MaxBatchRecords, cfg.Workers = 7, 120, 3
-	o := newOracle(cfg.Limits.MaxHistory)
-	g := newOrderGen(rnd, names.Events, "bp")
-	evs := g.generate(600, 3)
-	r := start(t, cfg)
-	waitForTopics(t, addr, names)
-	r.stop(t) // the topics exist; the backlog builds while nothing runs
-	produceAndFeed(t, addr, o, evs)
-	r = start(t, cfg)
-	ps := []*processor.Processor[state.Order]{r.p}
-	waitAccounted(t, o, ps)
-	verifyAll(t, addr, names, o)
-	st := r.p.Stats()
-	perTxn := float64(processorTotals(ps).records()) / float64(st.TxnCommitted.Load())
-	t.Logf("%d records in %d transactions (%.1f per transaction, polls of %d)", len(evs), st.TxnCommitted.Load(), perTxn, cfg.MaxPollRecords)
-	require.Greater(t, perTxn, float64(cfg.MaxPollRecords), "full polls were not topped up into larger transactions")
+	for _, tc := range []struct {
+		name                       string
+		poll, batch, workers, size int
+	}{
+		{"tiny polls, partitions in parallel", 7, 120, 3, 600},
+		{"large batches, partitions split by shard", 200, 3000, 4, 1500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seed := testSeed(t)
+			rnd := rand.New(rand.NewPCG(seed, seed^0x51ed27))
+			b := startBroker(t, "")
+			addr := b.Addr()
+			names := testNames(t)
+			cfg := testConfig(t, addr, names)
+			cfg.Logger = quietLogger(t)
+			cfg.MaxPollRecords, cfg.MaxBatchRecords, cfg.Workers = tc.poll, tc.batch, tc.workers
+			o := newOracle(cfg.Limits.MaxHistory)
+			g := newOrderGen(rnd, names.Events, "bp")
+			evs := g.generate(tc.size, 3)
+			r := start(t, cfg)
+			waitForTopics(t, addr, names)
+			r.stop(t) // the topics exist; the backlog builds while nothing runs
+			produceAndFeed(t, addr, o, evs)
+			r = start(t, cfg)
+			ps := []*processor.Processor[state.Order]{r.p}
+			waitAccounted(t, o, ps)
+			verifyAll(t, addr, names, o)
+			st := r.p.Stats()
+			perTxn := float64(processorTotals(ps).records()) / float64(st.TxnCommitted.Load())
+			t.Logf("%d records in %d transactions (%.1f per transaction, polls of %d)", len(evs), st.TxnCommitted.Load(), perTxn, cfg.MaxPollRecords)
+			require.Greater(t, perTxn, float64(cfg.MaxPollRecords), "full polls were not topped up into larger transactions")
+		})
+	}
 }

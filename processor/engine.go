@@ -20,11 +20,14 @@ type Definition[S any] struct {
 	// Process folds, decides and expires (see state.Definition).
 	Process state.Definition[S]
 	// Decode turns an input record into the key of its process and the
-	// event. An error dead-letters the record: a *topics.MalformedError
+	// event. The key must be the record's key: the input, the changelog
+	// and the stores are partitioned by it, so the engine dead-letters a
+	// record whose process key differs (kind key_mismatch). An error
+	// dead-letters the record too: a *topics.MalformedError
 	// gives the dlq-reason (Reason) and the metric label (Kind); any other
 	// error is dead-lettered with kind "malformed" and its text as reason.
 	// An event whose type the projection has no handler for is skipped.
-	// Decode is called from several goroutines at once (one per partition).
+	// Decode is called from several goroutines at once.
 	Decode func(r *kgo.Record) (key string, ev state.Entry, err error)
 	// Codec stores a history as a changelog value. nil: ProcessRecord, the
 	// JSON process record.
@@ -33,7 +36,7 @@ type Definition[S any] struct {
 	// none. A record without a Topic goes to the commands topic; one
 	// without a Key is keyed by the process key. Records go to the
 	// partition of their key (murmur2, as Kafka's default partitioner).
-	// Emit is called from several goroutines at once (one per partition).
+	// Emit is called from several goroutines at once.
 	Emit func(d Decision[S]) []*kgo.Record
 	// Status names a state for metrics and views (bounded: it is a metric
 	// label). nil: "pending" until terminal, then "terminal".

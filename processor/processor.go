@@ -732,12 +732,14 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 			p.rollback(b)
 			return err
 		}
-		for _, w := range b.works {
-			for _, r := range w.changelog {
-				b.produce(r)
-			}
-			for _, r := range w.out {
-				b.produce(r)
+		for _, ws := range [][]*work[S]{b.works, b.ticks} {
+			for _, w := range ws {
+				for _, r := range w.changelog {
+					b.produce(r)
+				}
+				for _, r := range w.out {
+					b.produce(r)
+				}
 			}
 		}
 	}
@@ -792,12 +794,16 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 		return nil
 	}
 	committedAt := time.Now()
+	p.parallel(len(b.parts), func(i int) {
+		p.schedule(b.parts[i])
+		b.parts[i].store.Commit()
+	})
 	for _, w := range b.works {
-		p.schedule(w.part)
-		w.part.store.Commit()
 		for _, r := range w.records {
 			p.metrics.eventToCommit.Observe(max(0, committedAt.Sub(r.Timestamp).Seconds()))
 		}
+	}
+	for _, w := range append(b.works[:len(b.works):len(b.works)], b.ticks...) {
 		for _, d := range w.decided {
 			p.metrics.match.Observe(max(0, d.Entry.At.Sub(d.Started).Seconds()))
 			if d.Cause == nil {
@@ -862,8 +868,10 @@ func (p *Processor[S]) schedule(part *partition[S]) {
 // back the due-queue entries its tick took, so that the expiries and
 // retentions it carried happen in a later one.
 func (p *Processor[S]) rollback(b *batch[S]) {
-	for _, w := range b.works {
-		w.part.store.Rollback()
+	for _, pt := range b.parts {
+		pt.store.Rollback()
+	}
+	for _, w := range b.ticks {
 		if p.parts[w.part.id] != w.part {
 			continue // dropped since: its timers went with it
 		}

@@ -19,14 +19,16 @@ import (
 // ReasonHistoryFull is the dlq-reason of an event refused by a full history.
 const ReasonHistoryFull = "process history full"
 
-// batch is what one transaction carries: one work per partition that had
-// records or due timers.
+// batch is what one transaction carries: works for the polled records,
+// then a tick work for every partition whose timers are due.
 type batch[S any] struct {
 	records int    // input records polled
 	writes  int    // changelog records, commands and dead letters to produce
 	abort   string // non-empty: this transaction must abort, and why
 	works   []*work[S]
-	stats   batchStats // the works' stats, merged
+	ticks   []*work[S]
+	parts   []*partition[S] // every partition the batch touches, once
+	stats   batchStats      // the works' stats, merged
 
 	// Set by begin when the transaction began before the works ran: each
 	// work then produces its records as soon as it is done, while the
@@ -51,29 +53,45 @@ func (b *batch[S]) promise(r *kgo.Record, err error) {
 	}
 }
 
-// work is one partition's share of a transaction. Partitions are
-// independent (each has its own store and due queue, and keys never cross
-// partitions), so the works of one poll run in parallel; the loop then
-// produces what they made, in one transaction.
+// work is a share of a transaction that one goroutine does alone: a
+// partition's records, or those of its records whose keys fall in some of
+// its store's shards (keys are independent, so a large partition is split
+// across the workers), or a partition's due timers.
 type work[S any] struct {
 	part    *partition[S]
+	shards  []int // the store shards this work owns (a tick: all of them)
 	records []*kgo.Record
-	tick    bool // apply the clock after the records
+	tick    bool
 
-	changelog []*kgo.Record // one per process changed, from the staged store
+	changelog []*kgo.Record // one per process changed
 	out       []*kgo.Record // commands and dead letters, in decision order
 	decided   []Decision[S]
 	stats     batchStats
 	// popped are the due-queue entries the tick took: an abort puts them
 	// back, so the expiry or retention they stand for happens later.
 	popped []dueEntry
+	ticked []string // the keys the tick changed
 }
 
-// plan groups the polled records by partition into works, with a work for
-// every other partition whose timers are due when tick.
+// splitMin is the least number of a partition's records that are split
+// across workers by store shard: below it, one goroutine is quicker.
+const splitMin = 256
+
+var allShards = func() []int {
+	out := make([]int, state.Shards)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}()
+
+// plan groups the polled records by partition into works, splitting a
+// large partition's records by store shard, and adds a tick work for every
+// partition whose timers are due when tick.
 func (p *Processor[S]) plan(fetches kgo.Fetches, now time.Time, tick bool) *batch[S] {
 	b := &batch[S]{}
-	byPart := map[int32]*work[S]{}
+	byPart := map[int32][]*kgo.Record{}
+	var order []*partition[S]
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if fp.Topic != p.cfg.Topics.Events || len(fp.Records) == 0 {
 			return
@@ -89,39 +107,61 @@ func (p *Processor[S]) plan(fetches kgo.Fetches, now time.Time, tick bool) *batc
 		}
 		pt.highWatermark = fp.HighWatermark
 		pt.next = fp.Records[len(fp.Records)-1].Offset + 1
-		w := byPart[fp.Partition]
-		if w == nil {
-			w = &work[S]{part: pt}
-			byPart[fp.Partition] = w
-			b.works = append(b.works, w)
+		if _, seen := byPart[fp.Partition]; !seen {
+			order = append(order, pt)
 		}
-		w.records = append(w.records, fp.Records...)
+		byPart[fp.Partition] = append(byPart[fp.Partition], fp.Records...)
 	})
+	if b.abort != "" {
+		return b // nothing is staged: the transaction only aborts
+	}
+	for _, pt := range order {
+		recs := byPart[pt.id]
+		k := 1
+		if p.workers > 1 && len(recs) >= splitMin {
+			k = min(p.workers, state.Shards)
+		}
+		if k == 1 {
+			b.works = append(b.works, &work[S]{part: pt, shards: allShards, records: recs})
+			continue
+		}
+		groups := make([]*work[S], k)
+		for g := range groups {
+			groups[g] = &work[S]{part: pt, records: make([]*kgo.Record, 0, len(recs)/k+16)}
+		}
+		for sh := range state.Shards {
+			groups[sh%k].shards = append(groups[sh%k].shards, sh)
+		}
+		for _, r := range recs {
+			g := groups[state.ShardOfBytes(r.Key)%k]
+			g.records = append(g.records, r)
+		}
+		for _, g := range groups {
+			if len(g.records) > 0 {
+				b.works = append(b.works, g)
+			}
+		}
+	}
+	b.parts = order
 	if tick {
 		for id, pt := range p.parts {
 			if pt.store == nil || !pt.due.dueBy(now) {
 				continue
 			}
-			w := byPart[id]
-			if w == nil {
-				w = &work[S]{part: pt}
-				byPart[id] = w
-				b.works = append(b.works, w)
+			b.ticks = append(b.ticks, &work[S]{part: pt, shards: allShards, tick: true})
+			if _, seen := byPart[id]; !seen {
+				b.parts = append(b.parts, pt)
 			}
-			w.tick = true
 		}
-	}
-	if b.abort != "" {
-		// Nothing is staged: the transaction only aborts.
-		b.works = nil
 	}
 	return b
 }
 
-// prepare works every work of b (its records, then its timers), producing
-// what each made when the transaction has begun, and merges the results.
+// prepare does every work of b, the record works and then the ticks,
+// producing what each made as soon as it is done when the transaction has
+// begun, and merges the results.
 func (p *Processor[S]) prepare(b *batch[S], now time.Time) {
-	p.each(b.works, func(w *work[S]) {
+	do := func(w *work[S]) {
 		p.work(w, now)
 		if b.began {
 			for _, r := range w.changelog {
@@ -131,58 +171,74 @@ func (p *Processor[S]) prepare(b *batch[S], now time.Time) {
 				b.produce(r)
 			}
 		}
-	})
-	for _, w := range b.works {
-		b.writes += len(w.changelog) + len(w.out)
-		b.stats.merge(&w.stats)
+	}
+	p.parallel(len(b.works), func(i int) { do(b.works[i]) })
+	p.parallel(len(b.ticks), func(i int) { do(b.ticks[i]) })
+	for _, ws := range [][]*work[S]{b.works, b.ticks} {
+		for _, w := range ws {
+			b.writes += len(w.changelog) + len(w.out)
+			b.stats.merge(&w.stats)
+		}
 	}
 }
 
-// each calls fn for every work, up to p.workers at a time. Works touch
-// only their own partition, so they need no lock between them.
-func (p *Processor[S]) each(ws []*work[S], fn func(*work[S])) {
-	n := min(p.workers, len(ws))
-	if n <= 1 {
-		for _, w := range ws {
-			fn(w)
+// parallel calls fn(0..n-1), up to p.workers at a time.
+func (p *Processor[S]) parallel(n int, fn func(i int)) {
+	k := min(p.workers, n)
+	if k <= 1 {
+		for i := range n {
+			fn(i)
 		}
 		return
 	}
 	var next atomic.Int32
 	var wg sync.WaitGroup
-	for range n {
+	for range k {
 		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(ws); i = int(next.Add(1)) - 1 {
-				fn(ws[i])
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-// work applies one partition's records and timers and encodes what
-// changed. It touches only w and w.part.
+// work applies a work's records or timers and encodes what changed. It
+// touches only its partition's shards in w.shards.
 func (p *Processor[S]) work(w *work[S], now time.Time) {
+	if w.tick {
+		p.tick(w, now)
+		return
+	}
 	for _, r := range w.records {
 		p.handle(w, r, now)
 	}
-	if w.tick {
-		p.tick(w, now)
-	}
-	part := w.part
-	for key, proc := range part.store.Staged() {
-		r := &kgo.Record{Topic: p.cfg.Topics.Changelog, Partition: part.id, Key: []byte(key)}
-		if proc != nil {
-			r.Value = p.def.Codec.Encode(key, proc.History)
+	for _, sh := range w.shards {
+		for key, proc := range w.part.store.Shard(sh).Staged() {
+			w.changelog = append(w.changelog, p.changelogRecord(w.part, key, proc))
 		}
-		w.changelog = append(w.changelog, r)
 	}
+}
+
+// changelogRecord is the changelog record of proc (nil: a tombstone).
+func (p *Processor[S]) changelogRecord(part *partition[S], key string, proc *state.Process[S]) *kgo.Record {
+	r := &kgo.Record{Topic: p.cfg.Topics.Changelog, Partition: part.id, Key: []byte(key)}
+	if proc != nil {
+		r.Value = p.def.Codec.Encode(key, proc.History)
+	}
+	return r
 }
 
 // handle is where an input record enters: it is decoded, then applied,
 // skipped or dead-lettered. Exactly one of those happens to every record.
 func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 	key, ev, err := p.def.Decode(r)
+	if err == nil && key != string(r.Key) {
+		// The process key must be the record key: the input is
+		// partitioned by it, and so are the changelog and the stores.
+		err = &topics.MalformedError{Kind: topics.MalformedKeyMismatch,
+			Reason: "process key " + strconv.Quote(key) + " differs from the record key " + strconv.Quote(string(r.Key))}
+	}
 	if err != nil {
 		var m *topics.MalformedError
 		reason, kind := err.Error(), "malformed"
@@ -192,8 +248,8 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 		p.deadLetter(w, r, kind, reason)
 		return
 	}
-	store := w.part.store
-	cur := store.Get(key)
+	shard := w.part.store.Shard(state.ShardOf(key))
+	cur := shard.Get(key)
 	if cur == nil {
 		// A new process keeps its key for as long as it lives: a copy of
 		// its own, not a slice of the decoder's buffer for the record.
@@ -201,7 +257,7 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 	}
 	out := p.manager.Apply(cur, key, ev, now)
 	if out.Changed() {
-		store.Put(out.Process)
+		shard.Put(out.Process)
 	}
 	if len(out.Decisions) > 0 {
 		// An expiry found on the way comes first; the event's decision
@@ -276,8 +332,11 @@ func (p *Processor[S]) deadLetter(w *work[S], r *kgo.Record, kind, reason string
 // tick applies the clock to one partition: processes past their deadline
 // are decided by the definition's Expire, terminal processes past their
 // retention are tombstoned. Only the due ones are visited (see dueQueue).
+// It runs after the partition's record works, and encodes only the keys
+// it changed.
 func (p *Processor[S]) tick(w *work[S], now time.Time) {
 	part := w.part
+	changed := map[string]bool{}
 	part.due.popDue(now, func(e dueEntry) {
 		w.popped = append(w.popped, e)
 		cur := part.store.Get(e.key)
@@ -292,10 +351,19 @@ func (p *Processor[S]) tick(w *work[S], now time.Time) {
 		} else if p.manager.Forget(cur, now) {
 			part.store.Delete(e.key)
 			w.stats.forgotten++
+		} else {
+			// The entry was stale: the process changed, and its current
+			// due time is queued already.
+			return
 		}
-		// Otherwise the entry was stale: the process changed, and its
-		// current due time is queued already.
+		if !changed[e.key] {
+			changed[e.key] = true
+			w.ticked = append(w.ticked, e.key)
+		}
 	})
+	for _, key := range w.ticked {
+		w.changelog = append(w.changelog, p.changelogRecord(part, key, part.store.Get(key)))
+	}
 }
 
 // partitioner writes changelog records to the partition the processor set

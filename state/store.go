@@ -1,18 +1,39 @@
 package state
 
 import (
+	"hash/maphash"
 	"iter"
 	"maps"
 )
+
+// Shards is the number of shards a Store splits its keys into. Keys are
+// independent, so the engine may work on different shards of one
+// partition at once; within a shard, one goroutine at a time.
+const Shards = 8
+
+var shardSeed = maphash.MakeSeed()
+
+// ShardOf is the shard of key, in [0, Shards). It is stable within a
+// process run only: shards are an in-memory layout, never stored.
+func ShardOf(key string) int { return int(maphash.String(shardSeed, key) % Shards) }
+
+// ShardOfBytes is ShardOf(string(key)), without the copy.
+func ShardOfBytes(key []byte) int { return int(maphash.Bytes(shardSeed, key) % Shards) }
 
 // Store holds the live processes of one partition. Changes are staged and
 // become visible to Get only as staged, until Commit makes them the
 // committed state or Rollback discards them: this mirrors the Kafka
 // transaction that carries them.
 //
-// A Store is not safe for concurrent use; one partition is owned by one
-// goroutine at a time.
+// A Store is not safe for concurrent use, except that different shards
+// (see Shard) may be used by different goroutines at once.
 type Store[S any] struct {
+	shards [Shards]Shard[S]
+}
+
+// Shard is the part of a Store that holds the keys of one ShardOf value.
+// It has the Store's methods, for those keys only.
+type Shard[S any] struct {
 	committed map[string]*Process[S]
 	staged    map[string]*Process[S] // nil value: staged deletion
 }
@@ -21,14 +42,98 @@ type Store[S any] struct {
 func NewStore[S any]() *Store[S] { return NewStoreSized[S](0) }
 
 // NewStoreSized returns an empty store with room for about n processes: a
-// restore that knows how many records it will read spares the map's
+// restore that knows how many records it will read spares the maps'
 // growth (each growth rehashes every key).
 func NewStoreSized[S any](n int) *Store[S] {
-	return &Store[S]{committed: make(map[string]*Process[S], n), staged: map[string]*Process[S]{}}
+	s := &Store[S]{}
+	for i := range s.shards {
+		s.shards[i] = Shard[S]{committed: make(map[string]*Process[S], n/Shards), staged: map[string]*Process[S]{}}
+	}
+	return s
+}
+
+// Shard returns shard i (0 <= i < Shards).
+func (s *Store[S]) Shard(i int) *Shard[S] { return &s.shards[i] }
+
+func (s *Store[S]) shard(key string) *Shard[S] { return &s.shards[ShardOf(key)] }
+
+// Get returns the process for key, staged changes included, or nil.
+func (s *Store[S]) Get(key string) *Process[S] { return s.shard(key).Get(key) }
+
+// Committed returns the committed process for key, ignoring staged changes.
+func (s *Store[S]) Committed(key string) *Process[S] { return s.shard(key).Committed(key) }
+
+// Put stages p as the process for its key.
+func (s *Store[S]) Put(p *Process[S]) { s.shard(p.Key).Put(p) }
+
+// Delete stages the removal of key.
+func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
+
+// Load sets a committed process directly, bypassing staging: for restore.
+// A nil process removes the key.
+func (s *Store[S]) Load(key string, p *Process[S]) { s.shard(key).Load(key, p) }
+
+// Staged yields each staged change: the process, or nil for a deletion.
+func (s *Store[S]) Staged() iter.Seq2[string, *Process[S]] {
+	return func(yield func(string, *Process[S]) bool) {
+		for i := range s.shards {
+			for k, p := range s.shards[i].staged {
+				if !yield(k, p) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// HasStaged reports whether anything is staged.
+func (s *Store[S]) HasStaged() bool {
+	for i := range s.shards {
+		if s.shards[i].HasStaged() {
+			return true
+		}
+	}
+	return false
+}
+
+// Commit makes the staged changes the committed state.
+func (s *Store[S]) Commit() {
+	for i := range s.shards {
+		s.shards[i].Commit()
+	}
+}
+
+// Rollback discards the staged changes.
+func (s *Store[S]) Rollback() {
+	for i := range s.shards {
+		s.shards[i].Rollback()
+	}
+}
+
+// All yields the committed processes (staged changes excluded).
+func (s *Store[S]) All() iter.Seq2[string, *Process[S]] {
+	return func(yield func(string, *Process[S]) bool) {
+		for i := range s.shards {
+			for k, p := range s.shards[i].committed {
+				if !yield(k, p) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Len is the number of committed processes.
+func (s *Store[S]) Len() int {
+	n := 0
+	for i := range s.shards {
+		n += len(s.shards[i].committed)
+	}
+	return n
 }
 
 // Get returns the process for key, staged changes included, or nil.
-func (s *Store[S]) Get(key string) *Process[S] {
+func (s *Shard[S]) Get(key string) *Process[S] {
 	if p, ok := s.staged[key]; ok {
 		return p
 	}
@@ -36,17 +141,16 @@ func (s *Store[S]) Get(key string) *Process[S] {
 }
 
 // Committed returns the committed process for key, ignoring staged changes.
-func (s *Store[S]) Committed(key string) *Process[S] { return s.committed[key] }
+func (s *Shard[S]) Committed(key string) *Process[S] { return s.committed[key] }
 
 // Put stages p as the process for its key.
-func (s *Store[S]) Put(p *Process[S]) { s.staged[p.Key] = p }
+func (s *Shard[S]) Put(p *Process[S]) { s.staged[p.Key] = p }
 
 // Delete stages the removal of key.
-func (s *Store[S]) Delete(key string) { s.staged[key] = nil }
+func (s *Shard[S]) Delete(key string) { s.staged[key] = nil }
 
-// Load sets a committed process directly, bypassing staging: for restore.
-// A nil process removes the key.
-func (s *Store[S]) Load(key string, p *Process[S]) {
+// Load sets a committed process directly; nil removes the key.
+func (s *Shard[S]) Load(key string, p *Process[S]) {
 	if p == nil {
 		delete(s.committed, key)
 		return
@@ -54,14 +158,14 @@ func (s *Store[S]) Load(key string, p *Process[S]) {
 	s.committed[key] = p
 }
 
-// Staged yields each staged change: the process, or nil for a deletion.
-func (s *Store[S]) Staged() iter.Seq2[string, *Process[S]] { return maps.All(s.staged) }
+// Staged yields each staged change of the shard.
+func (s *Shard[S]) Staged() iter.Seq2[string, *Process[S]] { return maps.All(s.staged) }
 
-// HasStaged reports whether anything is staged.
-func (s *Store[S]) HasStaged() bool { return len(s.staged) > 0 }
+// HasStaged reports whether anything is staged in the shard.
+func (s *Shard[S]) HasStaged() bool { return len(s.staged) > 0 }
 
-// Commit makes the staged changes the committed state.
-func (s *Store[S]) Commit() {
+// Commit makes the shard's staged changes its committed state.
+func (s *Shard[S]) Commit() {
 	for k, p := range s.staged {
 		if p == nil {
 			delete(s.committed, k)
@@ -72,11 +176,5 @@ func (s *Store[S]) Commit() {
 	clear(s.staged)
 }
 
-// Rollback discards the staged changes.
-func (s *Store[S]) Rollback() { clear(s.staged) }
-
-// All yields the committed processes (staged changes excluded).
-func (s *Store[S]) All() iter.Seq2[string, *Process[S]] { return maps.All(s.committed) }
-
-// Len is the number of committed processes.
-func (s *Store[S]) Len() int { return len(s.committed) }
+// Rollback discards the shard's staged changes.
+func (s *Shard[S]) Rollback() { clear(s.staged) }

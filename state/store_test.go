@@ -161,3 +161,38 @@ func TestStoreWithManager(t *testing.T) {
 	s.Commit()
 	require.Nil(t, s.Get(orderKey))
 }
+
+// TestStoreShards: every key lives in the shard ShardOf names, and the
+// store's view is the union of its shards'.
+func TestStoreShards(t *testing.T) {
+	s := state.NewStore[state.Order]()
+	keys := []string{"a", "b", "c", "order-1", "order-2", "42", "", "ü"}
+	for _, k := range keys {
+		s.Put(proc(k, "e-"+k))
+	}
+	s.Commit()
+	require.Equal(t, len(keys), s.Len())
+	n := 0
+	for i := range state.Shards {
+		sh := s.Shard(i)
+		for k := range sh.Staged() {
+			t.Fatalf("staged %q after commit", k)
+		}
+		for _, k := range keys {
+			if state.ShardOf(k) == i {
+				require.NotNil(t, sh.Get(k), "key %q in shard %d", k, i)
+				n++
+			} else {
+				require.Nil(t, sh.Get(k), "key %q not in shard %d", k, i)
+			}
+		}
+	}
+	require.Equal(t, len(keys), n)
+	// A shard's changes are the store's.
+	sh := s.Shard(state.ShardOf("a"))
+	sh.Delete("a")
+	require.True(t, s.HasStaged())
+	require.Nil(t, s.Get("a"))
+	s.Rollback()
+	require.NotNil(t, s.Get("a"))
+}
