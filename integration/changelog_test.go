@@ -97,7 +97,7 @@ func (s *suite) verifyChangelog(exp *expectation, latest map[string][]byte) {
 func TestChangelogCompactionAndRestore(t *testing.T) {
 	s := newSuite(t, 3)
 	if !env.real() {
-		t.Skip("kfake compacts only on demand and ignores the last stable offset (KAFKA-NOTES.md): the real broker is the judge; run `make test-kafka`")
+		t.Skip("kfake compacts only on demand and ignores the last stable offset (measured with the pinned kfake): the real broker is the judge; run `make test-kafka`")
 	}
 	s.createTopics(3, 3, map[string]*string{
 		"cleanup.policy":            kadm.StringPtr("compact"),

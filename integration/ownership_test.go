@@ -40,7 +40,7 @@ func (s *suite) startOps(name string, extra ...string) *instance {
 }
 
 // lowFreeAddr returns a loopback address whose port is free now and below
-// the ephemeral range (KAFKA-NOTES: ports in it collided with outgoing
+// the ephemeral range (ports in it were seen to collide with outgoing
 // client ports).
 func lowFreeAddr(t *testing.T) string {
 	t.Helper()

@@ -103,7 +103,7 @@ func requireExactOwnership(t *testing.T, adm *kadm.Client, group, topic string, 
 
 // TestIdleRebalancesExactOwnership scales 1 -> 2 -> 3 -> 2 -> 1 with no
 // traffic between the steps. GroupTransactSession passes a second revoke
-// of an idle period to nobody (KAFKA-NOTES): before the loop called End
+// of an idle period to nobody (franz-go v1.22.3, txn.go): before the loop called End
 // after every noted revoke and reconciled with the coordinator, the first
 // instance kept partitions it had lost, and its timers expired orders the
 // new owner had confirmed. After each step every instance must hold

@@ -420,21 +420,20 @@ func (p *Processor[S]) wake() {
 // they are restored, and wake the loop: the loop owns the stores.
 func (p *Processor[S]) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := assigned[p.cfg.Topics.Events]
-	if len(parts) == 0 {
-		p.mu.Lock()
-		p.assigned = true // an assignment with nothing new: ready once the rest is
-		p.mu.Unlock()
-		return
-	}
 	// Paused and noted under mu: the loop resumes a restored partition
 	// under mu only when no change for it is pending, so a restore of an
-	// earlier assignment can never resume this one.
+	// earlier assignment can never resume this one. An assignment with
+	// nothing new still counts for Ready.
 	p.mu.Lock()
-	cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: parts})
-	p.changes = append(p.changes, assignment{assigned: true, parts: slices.Clone(parts)})
 	p.assigned = true
+	if len(parts) > 0 {
+		cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: parts})
+		p.changes = append(p.changes, assignment{assigned: true, parts: slices.Clone(parts)})
+	}
 	p.mu.Unlock()
-	p.wake()
+	if len(parts) > 0 {
+		p.wake()
+	}
 }
 
 // onRevoked and onLost reach us only while GroupTransactSession has no
@@ -732,15 +731,8 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 			p.rollback(b)
 			return err
 		}
-		for _, ws := range [][]*work[S]{b.works, b.ticks} {
-			for _, w := range ws {
-				for _, r := range w.changelog {
-					b.produce(r)
-				}
-				for _, r := range w.out {
-					b.produce(r)
-				}
-			}
+		for w := range b.all() {
+			b.send(w)
 		}
 	}
 	defer b.cancel()
@@ -803,7 +795,7 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 			p.metrics.eventToCommit.Observe(max(0, committedAt.Sub(r.Timestamp).Seconds()))
 		}
 	}
-	for _, w := range append(b.works[:len(b.works):len(b.works)], b.ticks...) {
+	for w := range b.all() {
 		for _, d := range w.decided {
 			p.metrics.match.Observe(max(0, d.Entry.At.Sub(d.Started).Seconds()))
 			if d.Cause == nil {

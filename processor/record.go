@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,30 @@ type batch[S any] struct {
 	produce func(*kgo.Record)
 	prodMu  sync.Mutex
 	prodErr error
+}
+
+// all yields every work of b: the record works, then the ticks.
+func (b *batch[S]) all() iter.Seq[*work[S]] {
+	return func(yield func(*work[S]) bool) {
+		for _, ws := range [][]*work[S]{b.works, b.ticks} {
+			for _, w := range ws {
+				if !yield(w) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// send produces what w made: its changelog records, then its commands and
+// dead letters. The transaction has begun.
+func (b *batch[S]) send(w *work[S]) {
+	for _, r := range w.changelog {
+		b.produce(r)
+	}
+	for _, r := range w.out {
+		b.produce(r)
+	}
 }
 
 // promise records the first produce error of the transaction.
@@ -164,21 +189,14 @@ func (p *Processor[S]) prepare(b *batch[S], now time.Time) {
 	do := func(w *work[S]) {
 		p.work(w, now)
 		if b.began {
-			for _, r := range w.changelog {
-				b.produce(r)
-			}
-			for _, r := range w.out {
-				b.produce(r)
-			}
+			b.send(w)
 		}
 	}
 	p.parallel(len(b.works), func(i int) { do(b.works[i]) })
 	p.parallel(len(b.ticks), func(i int) { do(b.ticks[i]) })
-	for _, ws := range [][]*work[S]{b.works, b.ticks} {
-		for _, w := range ws {
-			b.writes += len(w.changelog) + len(w.out)
-			b.stats.merge(&w.stats)
-		}
+	for w := range b.all() {
+		b.writes += len(w.changelog) + len(w.out)
+		b.stats.merge(&w.stats)
 	}
 }
 
