@@ -108,6 +108,9 @@ func decodeEventSlow(key, value []byte) (Event, error) {
 	if raw, ok := fields["data"]; ok && !isNull(raw) {
 		ev.Data = raw
 	}
+	if known, ok := knownType([]byte(ev.Type)); ok {
+		ev.Type = known
+	}
 	return ev, nil
 }
 
@@ -179,6 +182,7 @@ const (
 	fastString        // a string without escapes, all bytes 0x20..0x7e
 	fastNull          // the literal null
 	fastOther         // anything else: number, true, false, object, array, other string
+	fastKnown         // a fastString that is one of the process's own types (see knownType)
 )
 
 // fastField is where one field's value lies in the record value: value[start:end]
@@ -289,7 +293,14 @@ func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
 		return ev, nil, false // more after the object
 	}
 
-	// One allocation for all the returned strings.
+	// One allocation for all the returned strings but a known type, which
+	// is returned as its constant (as DecodeProcess does).
+	var strs [fastOccurredAt + 1]string
+	if t := f[fastType]; t.kind == fastString {
+		if known, ok := knownType(value[t.start:t.end]); ok {
+			strs[fastType], f[fastType].kind = known, fastKnown
+		}
+	}
 	n := 0
 	for k := fastID; k <= fastOccurredAt; k++ {
 		if f[k].kind == fastString {
@@ -307,7 +318,6 @@ func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
 		}
 		all = b.String()
 	}
-	var strs [fastOccurredAt + 1]string
 	off := 0
 	for k := fastID; k <= fastOccurredAt; k++ {
 		if f[k].kind == fastString {
@@ -347,7 +357,7 @@ func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
 // fastStringField is stringField for decodeEventFast: kind is fastAbsent,
 // fastNull or fastString (with s the string).
 func fastStringField(kind int, s, name string, required bool, limit int) (string, error) {
-	if kind != fastString {
+	if kind != fastString && kind != fastKnown {
 		if required {
 			return "", malformed(MalformedMissing, "required field %s is missing", name)
 		}

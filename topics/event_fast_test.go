@@ -7,6 +7,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"github.com/catering-match/catering-match/state"
 )
 
 // fastSeeds are inputs at the edges of decodeEventFast's common case: each
@@ -328,5 +331,22 @@ func TestDecodeEventFastEqualsSlowGenerated(t *testing.T) {
 		b.WriteString(pick(spaces) + "}" + pick(spaces))
 		key := pick([]string{"42", "42", "e1", "t", "", "4\"2"})
 		checkFastEqualsSlow(t, []byte(key), []byte(b.String()))
+	}
+}
+
+// TestDecodeEventInternsKnownTypes: both paths return the process's own
+// types as the package constants, so that histories share them.
+func TestDecodeEventInternsKnownTypes(t *testing.T) {
+	for _, v := range []string{
+		`{"id":"e1","type":"CatererDeclinedMenu","order_id":"42"}`,           // fast path
+		`{"id":"e1","type":"CatererDeclinedMenu","order_id":"42","id":"e2"}`, // duplicate key: the reference
+	} {
+		ev, err := DecodeEvent([]byte("42"), []byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unsafe.StringData(ev.Type) != unsafe.StringData(state.CatererDeclinedMenu) {
+			t.Errorf("%s: type %q is a copy, not the constant", v, ev.Type)
+		}
 	}
 }

@@ -40,27 +40,13 @@ func decode(r *kgo.Record) (string, state.Entry, error) {
 	}
 	// What a history keeps of the event: its id and menu id, in one
 	// allocation of their own (the decoder's buffer also holds the order
-	// id and the type), and the type as the package's constant.
+	// id), and the type, which the decoder returns as its constant.
 	var b strings.Builder
 	b.Grow(len(ev.ID) + len(ev.MenuID))
 	b.WriteString(ev.ID)
 	b.WriteString(ev.MenuID)
 	kept := b.String()
-	return ev.OrderID, state.Entry{ID: kept[:len(ev.ID)], Type: intern(ev.Type), Ref: kept[len(ev.ID):]}, nil
-}
-
-// intern returns the catering event types as their constants, so that
-// histories share them; other types are returned as they are.
-func intern(t string) string {
-	switch t {
-	case state.CustomerConfirmedMenu:
-		return state.CustomerConfirmedMenu
-	case state.CatererConfirmedMenu:
-		return state.CatererConfirmedMenu
-	case state.CatererDeclinedMenu:
-		return state.CatererDeclinedMenu
-	}
-	return t
+	return ev.OrderID, state.Entry{ID: kept[:len(ev.ID)], Type: ev.Type, Ref: kept[len(ev.ID):]}, nil
 }
 
 var confirmOrderHeader = []kgo.RecordHeader{{Key: "type", Value: []byte(topics.ConfirmOrderType)}}

@@ -20,7 +20,7 @@ func TestDecode(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "42", key)
 	require.Equal(t, state.Entry{ID: "e-1", Type: state.CatererConfirmedMenu, Ref: "menu-a"}, e)
-	require.Equal(t, unsafe.StringData(state.CatererConfirmedMenu), unsafe.StringData(e.Type), "the type is the package constant")
+	require.Equal(t, unsafe.StringData(state.CatererConfirmedMenu), unsafe.StringData(e.Type), "the type is the package constant (interned by the decoder)")
 
 	_, _, err = decode(&kgo.Record{Key: []byte("41"), Value: v})
 	var m *topics.MalformedError
