@@ -84,39 +84,41 @@ func (r *runner) throughput(ctx context.Context) error {
 // eosRunSized is eosRun, redone on a larger input while it lasts less than
 // MinPhase; discarded counts the runs thrown away.
 func (r *runner) eosRunSized(ctx context.Context, label, profile string, workers int, discarded *int) (EOSRun, error) {
-	for attempt := 0; ; attempt++ {
-		run, err := r.eosRun(ctx, label, profile, workers)
-		if err != nil || run.Seconds >= r.o.MinPhase.Seconds() {
-			return run, err
-		}
-		if attempt == maxResizes {
-			return run, fmt.Errorf("%s lasted %v, under the minimum %v, after %d larger inputs", label, secs(run.Seconds), r.o.MinPhase, maxResizes)
-		}
-		*discarded++
-		need := r.grown(run.Records, run.Seconds)
-		r.prog.note("%s lasted %v < %v: discarded; EOS input grown to %s events", label, secs(run.Seconds), r.o.MinPhase, count(float64(need)))
-		if err := r.ensureEOSEvents(ctx, need); err != nil {
-			return run, err
-		}
-	}
+	return sized(ctx, r, label, "EOS input grown to %s events", discarded,
+		func() (EOSRun, error) { return r.eosRun(ctx, label, profile, workers) },
+		func(e EOSRun) (int64, float64) { return e.Records, e.Seconds },
+		r.ensureEOSEvents)
 }
 
 // copyRunSized is copyRun, redone on a larger input while it lasts less
 // than MinPhase.
 func (r *runner) copyRunSized(ctx context.Context, label, profile string, discarded *int) (CopyRun, error) {
+	return sized(ctx, r, label, "copy input grown to %s records", discarded,
+		func() (CopyRun, error) { return r.copyRun(ctx, label, profile) },
+		func(c CopyRun) (int64, float64) { return c.Records, c.Seconds },
+		r.ensureCopyRecords)
+}
+
+// sized runs run, and again on an input grown by grow while a run lasts
+// less than MinPhase, at most maxResizes times; discarded counts the runs
+// thrown away, and grownNote (a format with one %s, the new size) says
+// what was grown.
+func sized[R any](ctx context.Context, r *runner, label, grownNote string, discarded *int,
+	run func() (R, error), measure func(R) (records int64, seconds float64), grow func(context.Context, int64) error) (R, error) {
 	for attempt := 0; ; attempt++ {
-		run, err := r.copyRun(ctx, label, profile)
-		if err != nil || run.Seconds >= r.o.MinPhase.Seconds() {
-			return run, err
+		res, err := run()
+		records, seconds := measure(res)
+		if err != nil || seconds >= r.o.MinPhase.Seconds() {
+			return res, err
 		}
 		if attempt == maxResizes {
-			return run, fmt.Errorf("%s lasted %v, under the minimum %v, after %d larger inputs", label, secs(run.Seconds), r.o.MinPhase, maxResizes)
+			return res, fmt.Errorf("%s lasted %v, under the minimum %v, after %d larger inputs", label, secs(seconds), r.o.MinPhase, maxResizes)
 		}
 		*discarded++
-		need := r.grown(run.Records, run.Seconds)
-		r.prog.note("%s lasted %v < %v: discarded; copy input grown to %s records", label, secs(run.Seconds), r.o.MinPhase, count(float64(need)))
-		if err := r.ensureCopyRecords(ctx, need); err != nil {
-			return run, err
+		need := r.grown(records, seconds)
+		r.prog.note("%s lasted %v < %v: discarded; "+grownNote, label, secs(seconds), r.o.MinPhase, count(float64(need)))
+		if err := grow(ctx, need); err != nil {
+			return res, err
 		}
 	}
 }
