@@ -75,9 +75,14 @@ func (s *Store[S]) Load(key string, p *Process[S]) { s.shard(key).Load(key, p) }
 
 // Staged yields each staged change: the process, or nil for a deletion.
 func (s *Store[S]) Staged() iter.Seq2[string, *Process[S]] {
+	return s.each(func(sh *Shard[S]) map[string]*Process[S] { return sh.staged })
+}
+
+// each yields the entries of one map of every shard.
+func (s *Store[S]) each(m func(*Shard[S]) map[string]*Process[S]) iter.Seq2[string, *Process[S]] {
 	return func(yield func(string, *Process[S]) bool) {
 		for i := range s.shards {
-			for k, p := range s.shards[i].staged {
+			for k, p := range m(&s.shards[i]) {
 				if !yield(k, p) {
 					return
 				}
@@ -112,15 +117,7 @@ func (s *Store[S]) Rollback() {
 
 // All yields the committed processes (staged changes excluded).
 func (s *Store[S]) All() iter.Seq2[string, *Process[S]] {
-	return func(yield func(string, *Process[S]) bool) {
-		for i := range s.shards {
-			for k, p := range s.shards[i].committed {
-				if !yield(k, p) {
-					return
-				}
-			}
-		}
-	}
+	return s.each(func(sh *Shard[S]) map[string]*Process[S] { return sh.committed })
 }
 
 // Len is the number of committed processes.
