@@ -3,10 +3,10 @@ GO ?= go
 KAFKA := bash integration/kafka/kafka.sh
 KAFKA_BROKERS ?= 127.0.0.1:19092
 
-.PHONY: help run build test test-kafka kafka-up kafka-down bench bench-peer lint fmt up down clean
+.PHONY: help run build test test-kafka test-containers image kafka-up kafka-down bench bench-peer lint fmt up down clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 run: ## run the service on its embedded broker (127.0.0.1:9092, data in ./data)
 	$(GO) run ./cmd/catering-match
@@ -19,6 +19,12 @@ test: ## all tests with the race detector, on the embedded broker
 
 test-kafka: ## the black-box suite on the real broker started by `make kafka-up`
 	KAFKA_BROKERS=$(KAFKA_BROKERS) $(GO) test -race -count=1 -v -timeout 25m ./integration/...
+
+test-containers: ## the black-box suite on testcontainers (podman's Docker API here), with the image and compose tests
+	bash integration/containers/test.sh
+
+image: ## build the service image (podman, local bases) as localhost/catering-match:dev
+	bash integration/containers/podman.sh images
 
 kafka-up: ## fetch (once) and start Apache Kafka 4.1.1 on 127.0.0.1:19092, no Docker
 	$(KAFKA) up
@@ -38,11 +44,13 @@ lint: ## gofmt and go vet
 fmt: ## format the code
 	gofmt -w .
 
-up: ## docker compose: Kafka 4.1.1 and the service (needs a Docker engine)
-	docker compose up -d --build
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo podman-compose)
 
-down: ## docker compose: stop and remove
-	docker compose down -v
+up: ## compose: Kafka 4.1.1 and the service in containers (docker compose, else podman-compose)
+	$(COMPOSE) up -d --build
+
+down: ## compose: stop and remove, with the broker's volume
+	$(COMPOSE) down -v
 
 clean: ## remove built binaries and the embedded broker's data
 	rm -rf bin data

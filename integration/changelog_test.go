@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// processRecord is the changelog value as DOMAIN.md defines it.
+// processRecord is the changelog value as docs/contract.md defines it.
 type processRecord struct {
 	Schema  int    `json:"schema"`
 	OrderID string `json:"order_id"`
@@ -52,7 +52,7 @@ func (s *suite) latest() (map[string][]byte, int64) {
 }
 
 // verifyChangelog checks that every order's latest process record is the
-// fold DOMAIN.md describes: the applied events in order, then
+// fold docs/contract.md describes: the applied events in order, then
 // ConfirmOrderIssued iff the order matched.
 func (s *suite) verifyChangelog(exp *expectation, latest map[string][]byte) {
 	s.t.Helper()

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"math/rand/v2"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,21 +146,20 @@ func TestChaosRandomAborts(t *testing.T) {
 	b.stop(t)
 }
 
-// TestChaosBrokerRestart: on the real broker, restart it mid-stream, once
-// cleanly (SIGTERM) and once with kill -9.
+// TestChaosBrokerRestart: on a real broker (kafka.sh's or a container),
+// restart it mid-stream, once cleanly (SIGTERM) and once with kill -9.
 func TestChaosBrokerRestart(t *testing.T) {
 	s := newSuite(t, 6)
-	if env.kind != "real" || env.script == "" {
-		t.Skip("needs the real broker of integration/kafka/kafka.sh (make test-kafka)")
+	if env.restart == nil {
+		t.Skip("needs a broker the suite can restart: integration/kafka/kafka.sh's (make test-kafka) or a container (make test-containers)")
 	}
 	recs, exp := workload(seed(t), scale(t)*2, "b")
 	a := s.start("a")
 	published := s.publishPaced(recs, 50, 30*time.Millisecond)
-	for i, cmd := range []string{"restart", "restart-hard"} {
+	for i, hard := range []bool{false, true} {
 		waitProgress(t, s, int64(len(recs)*(i+1)/4))
-		out, err := exec.Command("bash", env.script, cmd).CombinedOutput()
-		require.NoError(t, err, "kafka.sh %s: %s", cmd, out)
-		t.Logf("broker %s done", cmd)
+		require.NoError(t, env.restart(hard))
+		t.Logf("broker restart (hard=%v) done", hard)
 	}
 	s.settle(published, exp, a)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -31,8 +34,9 @@ import (
 type broker struct {
 	addr string
 	kind string // "real", "testcontainers", "embedded"
-	// script restarts a real broker started by integration/kafka/kafka.sh.
-	script string
+	// restart stops the broker (hard: at once, as kill -9 does; else SIGTERM)
+	// and starts it again on the same data; nil when the suite cannot.
+	restart func(hard bool) error
 }
 
 func (b *broker) real() bool { return b.kind != "embedded" }
@@ -75,13 +79,27 @@ func chooseBroker() (stop func(), err error) {
 	if addr := os.Getenv("KAFKA_BROKERS"); addr != "" {
 		env = broker{addr: addr, kind: "real"}
 		if s, err := filepath.Abs("kafka/kafka.sh"); err == nil {
-			env.script = s
+			env.restart = func(hard bool) error {
+				cmd := "restart"
+				if hard {
+					cmd = "restart-hard"
+				}
+				out, err := exec.Command("bash", s, cmd).CombinedOutput()
+				if err != nil {
+					return fmt.Errorf("kafka.sh %s: %w: %s", cmd, err, out)
+				}
+				return nil
+			}
 		}
 		return func() {}, nil
 	}
-	if addr, stop, ok := startContainer(); ok {
-		env = broker{addr: addr, kind: "testcontainers"}
-		return stop, nil
+	if c, addr, ok := startContainer(); ok {
+		env = broker{addr: addr, kind: "testcontainers", restart: func(hard bool) error { return restartContainer(c, addr, hard) }}
+		return func() {
+			if err := c.Terminate(context.Background()); err != nil {
+				log.Printf("stop the Kafka container: %v", err)
+			}
+		}, nil
 	}
 	b, err := embedded.StartAnyPort(embedded.Options{})
 	if err != nil {
@@ -91,30 +109,46 @@ func chooseBroker() (stop func(), err error) {
 	return b.Close, nil
 }
 
-// startContainer runs apache/kafka:4.1.1 when a Docker engine answers
-// within a few seconds. No engine is not a failure: ok is false.
-func startContainer() (addr string, stop func(), ok bool) {
+// kafkaImage is the broker image on testcontainers: pulled on a Docker host;
+// here, where no registry answers, integration/containers/podman.sh builds
+// one under this name.
+const kafkaImage = "apache/kafka:4.1.1"
+
+// engineAnswers reports whether a Docker engine (or podman's Docker API)
+// answers within a few seconds, and why not.
+func engineAnswers() (bool, string) {
 	if os.Getenv("CATERING_IT_NO_DOCKER") != "" {
-		return "", nil, false
+		return false, "CATERING_IT_NO_DOCKER is set"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	provider, err := testcontainers.NewDockerProvider()
 	if err != nil {
-		log.Printf("no Docker engine (%v): using the embedded broker", firstLine(err))
-		return "", nil, false
+		return false, "no Docker engine: " + firstLine(err)
 	}
 	defer provider.Close()
 	if err := provider.Health(ctx); err != nil {
-		log.Printf("no Docker engine answers (%v): using the embedded broker", firstLine(err))
-		return "", nil, false
+		return false, "no Docker engine answers: " + firstLine(err)
 	}
-	// A fixed host port below 32768, advertised as such.
-	const port = "19094"
+	return true, ""
+}
+
+// startContainer runs kafkaImage when a Docker engine answers within a few
+// seconds. No engine is not a failure: ok is false.
+func startContainer() (c testcontainers.Container, addr string, ok bool) {
+	if up, why := engineAnswers(); !up {
+		log.Printf("%s: using the embedded broker (make test-containers runs the suite on testcontainers)", why)
+		return nil, "", false
+	}
+	// A fixed host port below 32768, advertised as such (not kafka.sh's 19092-19094).
+	const port = "19095"
 	cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer ccancel()
-	c, err := testcontainers.Run(cctx, "apache/kafka:4.1.1",
-		testcontainers.WithExposedPorts("19094:19094/tcp"),
+	c, err := testcontainers.Run(cctx, kafkaImage,
+		testcontainers.WithExposedPorts(port+"/tcp"),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.PortBindings = network.PortMap{network.MustParsePort(port + "/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: port}}}
+		}),
 		testcontainers.WithEnv(map[string]string{
 			"KAFKA_NODE_ID":                                  "1",
 			"KAFKA_PROCESS_ROLES":                            "broker,controller",
@@ -135,9 +169,47 @@ func startContainer() (addr string, stop func(), ok bool) {
 	)
 	if err != nil {
 		log.Printf("Docker engine answered but the Kafka container failed (%v): using the embedded broker", firstLine(err))
-		return "", nil, false
+		if c != nil {
+			_ = c.Terminate(context.Background())
+		}
+		return nil, "", false
 	}
-	return "127.0.0.1:" + port, func() { _ = c.Terminate(context.Background()) }, true
+	return c, "127.0.0.1:" + port, true
+}
+
+// restartContainer stops the broker's container (hard: SIGKILL at once) and
+// starts it again on its own file system, then waits until the broker
+// answers a metadata request with itself as a broker.
+func restartContainer(c testcontainers.Container, addr string, hard bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	grace := 30 * time.Second
+	if hard {
+		grace = 0
+	}
+	if err := c.Stop(ctx, &grace); err != nil {
+		return fmt.Errorf("stop the Kafka container: %w", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("start the Kafka container again: %w", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		m, err := adm.BrokerMetadata(ctx)
+		if err == nil && len(m.Brokers) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the restarted Kafka container does not answer at %s: %v", addr, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func firstLine(err error) string {
@@ -166,7 +238,7 @@ var suiteSeq atomic.Int64
 
 func newSuite(t *testing.T, partitions int) *suite {
 	t.Helper()
-	t.Logf("broker: %s at %s", env.kind, env.addr)
+	t.Logf("broker=%s addr=%s", env.kind, env.addr)
 	id := fmt.Sprintf("%s-%d-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e6, suiteSeq.Add(1))
 	s := &suite{t: t, id: id, events: id + "-events", cmds: id + "-commands", log: id + "-changelog",
 		dlq: id + "-dlq", group: id, parts: partitions}

@@ -10,7 +10,7 @@ import (
 )
 
 // This file is the suite's oracle: a generator of orders of every shape and
-// the expected outcome computed from DOMAIN.md's rules alone. It imports
+// the expected outcome computed from the contract's rules alone. It imports
 // nothing from the service (not state/, not topics/): a bug shared by the
 // service and its oracle would otherwise pass unseen.
 
@@ -50,7 +50,7 @@ func (e genEvent) record() input {
 	return input{key: []byte(e.Order), value: v}
 }
 
-// expectation is what DOMAIN.md says must come out for a workload.
+// expectation is what docs/contract.md says must come out for a workload.
 type expectation struct {
 	commands  map[string]expectedCommand // by order id
 	malformed map[string]int             // key+"\x00"+value -> count
@@ -60,7 +60,7 @@ type expectation struct {
 
 type expectedCommand struct{ menu, causation string }
 
-// oracleProcess applies DOMAIN.md rules 1-5 to one order (no deadline or
+// oracleProcess applies docs/contract.md rules 1-5 to one order (no deadline or
 // retention: the suite runs well inside both).
 type oracleProcess struct {
 	seen      map[string]bool
@@ -185,7 +185,7 @@ func orderEvents(r *rand.Rand, order string) []genEvent {
 	return evs
 }
 
-// malformedRecord returns one record of a shape DOMAIN.md calls malformed.
+// malformedRecord returns one record of a shape docs/contract.md calls malformed.
 func malformedRecord(r *rand.Rand, order string) input {
 	long129 := fmt.Sprintf("%0129d", 7)
 	shapes := []func() input{

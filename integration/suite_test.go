@@ -129,7 +129,7 @@ func (s *suite) verify(exp *expectation) {
 		if len(problems) > 20 {
 			problems = append(problems[:20], fmt.Sprintf("... and %d more", len(problems)-20))
 		}
-		s.t.Fatalf("%d violations of DOMAIN.md:\n%s", len(problems), strings.Join(problems, "\n"))
+		s.t.Fatalf("%d violations of docs/contract.md:\n%s", len(problems), strings.Join(problems, "\n"))
 	}
 }
 

@@ -72,7 +72,7 @@ type Config struct {
 	AbortEvery int
 }
 
-// DefaultConfig returns the defaults: DOMAIN.md's topic names and limits,
+// DefaultConfig returns the defaults: the contract's topic names and limits,
 // a one-second tick and a 10 s session timeout.
 func DefaultConfig() Config {
 	return Config{

@@ -91,7 +91,7 @@ func requireDeadLetter(t *testing.T, orig, d *kgo.Record) (reason string) {
 	return reason
 }
 
-// TestMalformedRecordsGoToDLQ feeds every malformed shape of DOMAIN.md,
+// TestMalformedRecordsGoToDLQ feeds every malformed shape of docs/contract.md,
 // interleaved with good orders: each bad record is in the DLQ as it came,
 // with its reason and coordinates, and the good orders still match.
 func TestMalformedRecordsGoToDLQ(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"github.com/catering-match/catering-match/topics"
 )
 
-// The event types, spelled out from DOMAIN.md rather than taken from state/,
+// The event types, spelled out from docs/contract.md rather than taken from state/,
 // so that the oracle below depends on the contract alone.
 const (
 	typeCustomer      = "CustomerConfirmedMenu"
@@ -46,7 +46,7 @@ type genEvent struct {
 	reasonHas []string // malformed: substrings the dlq-reason must contain
 }
 
-// orderGen generates orders of every shape DOMAIN.md allows, and malformed
+// orderGen generates orders of every shape docs/contract.md allows, and malformed
 // records, from a seeded random source.
 type orderGen struct {
 	rnd   *rand.Rand
@@ -312,7 +312,7 @@ func (g *orderGen) order() []genEvent {
 	return s
 }
 
-// malformedKinds are the malformed shapes of DOMAIN.md; each returns the
+// malformedKinds are the malformed shapes of docs/contract.md; each returns the
 // key, value and substrings its dlq-reason must contain.
 var malformedKinds = []struct {
 	name string
@@ -405,7 +405,7 @@ func (g *orderGen) generate(n, malformedPerKind int) []genEvent {
 }
 
 // ---------------------------------------------------------------------------
-// The oracle: DOMAIN.md's process rules, written again from the text.
+// The oracle: the contract's process rules, written again from the text.
 
 type oracleEntry struct{ id, typ, menu string }
 

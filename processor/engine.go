@@ -80,7 +80,7 @@ type Codec interface {
 }
 
 // ProcessRecord is the default Codec: the JSON process record
-// {"schema":1,"order_id":...,"history":[...]} (docs/domain.md).
+// {"schema":1,"order_id":...,"history":[...]} (docs/contract.md).
 var ProcessRecord Codec = processRecord{}
 
 type processRecord struct{}

@@ -153,7 +153,7 @@ func Catering() Definition[Order] {
 	}
 }
 
-// DefaultLimits returns the limits DOMAIN.md gives as defaults: a 14-day
+// DefaultLimits returns the limits docs/contract.md gives as defaults: a 14-day
 // match timeout, 7 days of retention and 1000 events of history.
 func DefaultLimits() Limits {
 	return Limits{Timeout: 14 * 24 * time.Hour, Retention: 7 * 24 * time.Hour, MaxHistory: 1000}

@@ -11,7 +11,7 @@ import (
 	"github.com/catering-match/catering-match/state"
 )
 
-// refModel is an independent statement of DOMAIN.md rules 1-8 for one order,
+// refModel is an independent statement of docs/contract.md rules 1-8 for one order,
 // in plain maps: no state.Projection, no state.Manager.
 type refModel struct {
 	limits    state.Limits

@@ -29,7 +29,7 @@ func TestNewConfirmOrderWire(t *testing.T) {
 		"correlation_id": "42",
 	}
 	if len(m) != len(want) {
-		t.Errorf("command %s has %d fields, want exactly %d (DOMAIN.md)", b, len(m), len(want))
+		t.Errorf("command %s has %d fields, want exactly %d (docs/contract.md)", b, len(m), len(want))
 	}
 	for k, w := range want {
 		v, ok := m[k]
@@ -102,7 +102,7 @@ func TestConfirmOrderCommandID(t *testing.T) {
 		}
 		seen[c.CommandID] = o
 	}
-	// DOMAIN.md: UUID v5 in a fixed namespace of the name
+	// docs/contract.md: UUID v5 in a fixed namespace of the name
 	// "ConfirmOrder/<order_id>". Downstream systems deduplicate on this id,
 	// so the namespace (pinned here from state/catering.go) must never change
 	// between releases.

@@ -12,7 +12,7 @@ import (
 // MaxFieldBytes is the limit on id, order_id and menu_id, in bytes.
 const MaxFieldBytes = 128
 
-// Event is one input event, as DOMAIN.md defines it.
+// Event is one input event, as docs/contract.md defines it.
 type Event struct {
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`
@@ -48,7 +48,7 @@ func malformed(kind, format string, args ...any) error {
 }
 
 // DecodeEvent decodes and validates an event record. It returns a
-// *MalformedError for every record DOMAIN.md calls malformed: a value that is
+// *MalformedError for every record docs/contract.md calls malformed: a value that is
 // not a JSON object, a required field (id, type, order_id) missing, empty or
 // not a string, a field over its limit, an empty key, or an order_id that
 // differs from the key. Field names match exactly (JSON is case-sensitive

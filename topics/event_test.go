@@ -155,7 +155,7 @@ func TestDecodeEventLimits(t *testing.T) {
 	}
 }
 
-// TestDecodeEventTypeHasNoLimit: DOMAIN.md limits id, order_id and menu_id to
+// TestDecodeEventTypeHasNoLimit: docs/contract.md limits id, order_id and menu_id to
 // 128 bytes but gives type no limit ("required, non-empty"); event.go's
 // MaxFieldBytes doc says the same. A long type of someone else's event on a
 // shared topic must be skipped as another type, not dead-lettered.

@@ -65,7 +65,7 @@ func TestProcessGolden(t *testing.T) {
 		t.Fatalf("EncodeProcess =\n%s\nwant\n%s", got, want)
 	}
 
-	// Field names exactly as DOMAIN.md's example, nothing more.
+	// Field names exactly as the contract's example, nothing more.
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(got), &top); err != nil {
 		t.Fatal(err)
@@ -82,14 +82,14 @@ func TestProcessGolden(t *testing.T) {
 		assertKeys(t, "history entry", e, "id", "type", "menu_id", "at")
 	}
 
-	// DOMAIN.md's example (with its "…" placeholders replaced) decodes.
+	// the contract's example (with its "…" placeholders replaced) decodes.
 	domain := `{"schema":1,"order_id":"42","history":[
   {"id":"a","type":"CustomerConfirmedMenu","menu_id":"menu-a","at":"2026-11-25T10:00:00Z"},
   {"id":"b","type":"CatererConfirmedMenu","menu_id":"menu-a","at":"2026-11-25T10:00:01Z"},
   {"id":"` + state.CommandID("42") + `","type":"ConfirmOrderIssued","menu_id":"menu-a","at":"2026-11-25T10:00:01.5Z"}]}`
 	id, hist, err := DecodeProcess([]byte("42"), []byte(domain))
 	if err != nil || id != "42" || len(hist) != 3 || hist[2].Type != "ConfirmOrderIssued" || hist[2].At.Nanosecond() != 500_000_000 {
-		t.Fatalf("DOMAIN.md example: %q %+v %v", id, hist, err)
+		t.Fatalf("docs/contract.md example: %q %+v %v", id, hist, err)
 	}
 }
 

@@ -25,7 +25,7 @@ type Names struct {
 	DLQ       string // dead letters
 }
 
-// DefaultNames returns DOMAIN.md's default topic names.
+// DefaultNames returns the contract's default topic names.
 func DefaultNames() Names {
 	return Names{
 		Events:    "catering-events",

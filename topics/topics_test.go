@@ -144,7 +144,7 @@ func TestEnsureDefaultNames(t *testing.T) {
 	names := DefaultNames()
 	want := Names{Events: "catering-events", Commands: "catering-commands", Changelog: "catering-match-changelog", DLQ: "catering-events-dlq"}
 	if names != want {
-		t.Fatalf("DefaultNames() = %+v, want DOMAIN.md's %+v", names, want)
+		t.Fatalf("DefaultNames() = %+v, want the contract's %+v", names, want)
 	}
 	if _, err := Ensure(ctx, cl, names, Spec{Partitions: 1}); err != nil {
 		t.Fatal(err)

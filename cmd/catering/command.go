@@ -33,7 +33,7 @@ func newRoot(stdin io.Reader, stdout io.Writer, stderr *trackingWriter) *ffcli.C
 	fs.SetOutput(stderr)
 	root := &ffcli.Command{
 		Name:       "catering",
-		ShortUsage: "catering <publish|tail|state> [flags] [args]",
+		ShortUsage: "catering <publish|tail|state|verify|bench|probe> [flags] [args]",
 		LongHelp: `catering is the client of the catering-match service: it publishes events
 for it, tails the ConfirmOrder commands it issues (read_committed), and shows
 an order's process as the service restores it from its changelog.
@@ -57,6 +57,7 @@ Run 'catering <command> -h' for a command's flags.`,
 			newState(stdout, stderr),
 			newVerify(stdout, stderr),
 			newBench(stdout, stderr),
+			newProbe(stdout, stderr),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {
@@ -68,7 +69,7 @@ Run 'catering <command> -h' for a command's flags.`,
 			fmt.Fprint(stderr, usage(root))
 			return &usageError{msg: "no command", shown: true}
 		}
-		return &usageError{cmd: "catering", msg: fmt.Sprintf("unknown command %q: use publish, tail, state, verify or bench", args[0])}
+		return &usageError{cmd: "catering", msg: fmt.Sprintf("unknown command %q: use publish, tail, state, verify, bench or probe", args[0])}
 	}
 	return root
 }

@@ -15,7 +15,7 @@ func TestUsageErrors(t *testing.T) {
 		want []string // in stderr
 	}{
 		{"no command", nil, []string{"USAGE", "publish", "tail", "state"}},
-		{"unknown command", []string{"pubish"}, []string{`unknown command "pubish"`, "publish, tail, state, verify or bench"}},
+		{"unknown command", []string{"pubish"}, []string{`unknown command "pubish"`, "publish, tail, state, verify, bench or probe"}},
 		{"unknown flag", []string{"publish", "--ordr", "1"}, []string{"-ordr"}},
 		{"unknown flag after kind", []string{"publish", "customer-confirmed", "--ordr", "1"}, []string{"-ordr"}},
 		{"missing order", []string{"publish", "customer-confirmed"}, []string{"missing --order", "--order 42", "catering publish -h"}},
@@ -35,6 +35,9 @@ func TestUsageErrors(t *testing.T) {
 		{"state two orders", []string{"state", "1", "2"}, []string{"give one order id"}},
 		{"state bad timeout", []string{"state", "1", "--match-timeout", "-1h"}, []string{"--match-timeout -1h0m0s must be positive"}},
 		{"bad log level", []string{"state", "1", "--log-level", "loud"}, []string{`log level "loud"`}},
+		{"probe bad URL", []string{"probe", "127.0.0.1:8080/healthz"}, []string{`URL "127.0.0.1:8080/healthz"`, "http://127.0.0.1:8080/healthz"}},
+		{"probe two URLs", []string{"probe", "http://a/", "http://b/"}, []string{"at most one URL"}},
+		{"probe bad timeout", []string{"probe", "--timeout", "0s"}, []string{"--timeout 0s must be positive"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCmd(t, nil, tc.args...)

@@ -67,7 +67,7 @@ func newPublish(stdin io.Reader, stdout io.Writer, stderr *trackingWriter) *ffcl
 		name:       "publish",
 		shortUsage: "catering publish customer-confirmed|caterer-confirmed|caterer-declined --order ID [--menu ID] [flags]\n  catering publish --type TYPE --order ID [flags]\n  catering publish [--file FILE|-] [--raw [--key KEY]] [flags]",
 		shortHelp:  "publish one event, or JSON lines of events, to the events topic",
-		longHelp: `A single event is built as DOMAIN.md defines it: id a new UUID v4 unless
+		longHelp: `A single event is built as docs/contract.md defines it: id a new UUID v4 unless
 --id is given, occurred_at now, keyed by the order id, and sent synchronously.
 
 With --file (or - or a pipe on stdin and no event kind), each non-blank line

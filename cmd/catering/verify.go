@@ -55,10 +55,10 @@ func newVerify(stdout io.Writer, stderr *trackingWriter) *ffcli.Command {
 	return leaf{
 		name:       "verify",
 		shortUsage: "catering verify [--group GROUP] [--changelog-topic TOPIC] [--json] [--show N] [flags]",
-		shortHelp:  "audit the topics: check DOMAIN.md's guarantees against an independent model",
+		shortHelp:  "audit the topics: check the contract's guarantees against an independent model",
 		longHelp: `Reads the events, the commands, the DLQ and the changelog (read_committed)
 from their start to the end offsets seen at start, computes with its own
-model of DOMAIN.md's rules what the service must have written, and compares:
+model of the contract's rules what the service must have written, and compares:
   - exactly one ConfirmOrder per order whose events match, with the right
     menu_id, causation_id, correlation_id, command_id (UUID v5), key and
     type header; none for any other order; one more only for a process
@@ -161,7 +161,7 @@ func (c *verifyCmd) exec(ctx context.Context, args []string) error {
 		return fmt.Errorf("write stdout: %w", err)
 	}
 	if !rep.OK {
-		return fmt.Errorf("%d violations of DOMAIN.md's guarantees (see the report)", rep.Violations)
+		return fmt.Errorf("%d violations of the contract's guarantees (see the report)", rep.Violations)
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func TestVerifyUsageErrors(t *testing.T) {
 	}
 }
 
-// confirmOrder is the command value DOMAIN.md prescribes, written out here.
+// confirmOrder is the command value docs/contract.md prescribes, written out here.
 func confirmOrder(order, menu, causation string) []byte {
 	ns := uuid.MustParse("6f2b8c0e-3a6d-5b9e-8f41-6c1f0e2a9d57")
 	v, _ := json.Marshal(map[string]string{

@@ -1,11 +1,11 @@
 // Package audit checks, from the outside, that catering-match kept
-// DOMAIN.md's guarantees: it reads the events, the commands, the dead
+// the contract's guarantees: it reads the events, the commands, the dead
 // letters and (optionally) the changelog, computes what the rules call for
 // with its own model, and compares.
 //
 // It shares no code with the service (not state/, topics/ or processor/):
 // a bug in the service's decoder or fold would otherwise hide from its
-// auditor. The rules it implements are DOMAIN.md's, written down afresh.
+// auditor. The rules it implements are the contract's, written down afresh.
 //
 // Processing time, on which the deadline (rule 6) and retention (rule 7)
 // depend, is not on the topics: the auditor takes an event's processing time
@@ -28,7 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// ReasonHistoryFull is the dlq-reason DOMAIN.md gives for rule 8.
+// ReasonHistoryFull is the dlq-reason docs/contract.md gives for rule 8.
 const ReasonHistoryFull = "process history full"
 
 // The headers the service adds to a dead letter.

@@ -14,7 +14,7 @@ import (
 
 // The changelog check. The latest record of each key in each changelog
 // partition (the one compaction keeps, and the one a restore ends with) is
-// the whole truth about that order's process there (DOMAIN.md, "Process
+// the whole truth about that order's process there (docs/contract.md, "Process
 // record"). It must be what the rules make of the order's events in the
 // events partition of the same number: the events the process applied,
 // with their ids, in partition order, none missing, and its decision, if
@@ -26,9 +26,9 @@ import (
 // path beside json.Unmarshal, is part of what is audited, and a fault its
 // encoder and decoder share (a field written and read under the wrong
 // name, an entry dropped by both) would be invisible to a check that read
-// the changelog through it. The format is DOMAIN.md's, written down afresh.
+// the changelog through it. The format is the contract's, written down afresh.
 
-// The process's own decision entries (DOMAIN.md, "Process record").
+// The process's own decision entries (docs/contract.md, "Process record").
 const (
 	ConfirmOrderIssued = "ConfirmOrderIssued"
 	MatchExpired       = "MatchExpired"

@@ -11,10 +11,10 @@ import (
 const ConfirmOrderType = "ConfirmOrder"
 
 // commandNamespace is the documented UUID namespace of ConfirmOrder ids
-// (DOMAIN.md, "ConfirmOrder (output) JSON").
+// (docs/contract.md, "ConfirmOrder (output) JSON").
 var commandNamespace = uuid.MustParse("6f2b8c0e-3a6d-5b9e-8f41-6c1f0e2a9d57")
 
-// CommandID is the command_id DOMAIN.md prescribes for an order's
+// CommandID is the command_id docs/contract.md prescribes for an order's
 // ConfirmOrder: UUID v5 of "ConfirmOrder/<order_id>".
 func CommandID(orderID string) string {
 	return uuid.NewSHA1(commandNamespace, []byte("ConfirmOrder/"+orderID)).String()

@@ -7,11 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// MaxFieldBytes is DOMAIN.md's limit on id, order_id and menu_id, in bytes
+// MaxFieldBytes is the contract's limit on id, order_id and menu_id, in bytes
 // (of the decoded string, not runes).
 const MaxFieldBytes = 128
 
-// The event types the process reacts to (DOMAIN.md, "Event (input) JSON").
+// The event types the process reacts to (docs/contract.md, "Event (input) JSON").
 const (
 	CustomerConfirmedMenu = "CustomerConfirmedMenu"
 	CatererConfirmedMenu  = "CatererConfirmedMenu"
@@ -28,7 +28,7 @@ type Event struct {
 // jsonSpace is the only white space JSON allows around a value (RFC 8259).
 const jsonSpace = " \t\r\n"
 
-// DecodeEvent applies DOMAIN.md's definition of a malformed record to one
+// DecodeEvent applies the contract's definition of a malformed record to one
 // input record. It returns the event, or a non-empty reason when the record
 // is malformed: the value is not a JSON object; id, type or order_id is
 // missing, null, empty or not a string; id, order_id or menu_id is over

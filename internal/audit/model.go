@@ -23,7 +23,7 @@ type Limits struct {
 	Tolerance time.Duration
 }
 
-// DefaultLimits are DOMAIN.md's defaults and a 10-minute tolerance.
+// DefaultLimits are the contract's defaults and a 10-minute tolerance.
 func DefaultLimits() Limits {
 	return Limits{MatchTimeout: 14 * 24 * time.Hour, Retention: 7 * 24 * time.Hour, MaxHistory: 1000, Tolerance: 10 * time.Minute}
 }
@@ -46,7 +46,7 @@ func (l Limits) Validate() error {
 // Result is what the model says happens to one well-formed event.
 type Result uint8
 
-// The results, as DOMAIN.md's guarantees name them.
+// The results, as the contract's guarantees name them.
 const (
 	Applied Result = iota
 	SkippedOtherType
@@ -184,7 +184,7 @@ type chooser interface {
 	atOrAfter(t, boundary time.Time) bool
 }
 
-// Simulate applies DOMAIN.md's rules to one order's steps (all from one
+// Simulate applies the contract's rules to one order's steps (all from one
 // partition, in offset order), taking each step's At as its processing time.
 func Simulate(steps []Step, l Limits) Outcome {
 	return simulate(steps, l, exact{})

@@ -31,7 +31,7 @@ func Definition() processor.Definition[state.Order] {
 	}
 }
 
-// decode reads an event record (docs/domain.md): key and order_id are the
+// decode reads an event record (docs/contract.md): key and order_id are the
 // process key, menu_id the entry's Ref.
 func decode(r *kgo.Record) (string, state.Entry, error) {
 	ev, err := topics.DecodeEvent(r.Key, r.Value)
