@@ -133,7 +133,9 @@ func (m *metrics[S]) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.mu.Unlock()
 
-	// Live state is the loop's: ask it, briefly.
+	// Live state is the loop's: ask it, briefly. The counts and the oldest
+	// pending process are kept as processes change (see Processor.count and
+	// dueQueue.oldestPending): a scrape visits no process but the oldest.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	byStatus := map[string]int{}
@@ -147,11 +149,11 @@ func (m *metrics[S]) Collect(ch chan<- prometheus.Metric) {
 			if pt.highWatermark > 0 {
 				lag[id] = max(0, pt.highWatermark-pt.next)
 			}
-			for _, proc := range pt.store.All() {
-				byStatus[m.p.def.Status(proc.State)]++
-				if !m.p.manager.Terminal(proc) && (oldest.IsZero() || proc.History[0].At.Before(oldest)) {
-					oldest = proc.History[0].At
-				}
+			for st, n := range pt.tally {
+				byStatus[st] += n
+			}
+			if first, ok := m.p.oldestPending(pt); ok && (oldest.IsZero() || first.Before(oldest)) {
+				oldest = first
 			}
 		}
 	})

@@ -84,10 +84,13 @@ type Processor[S any] struct {
 
 // partition is one assigned input partition and its processes.
 type partition[S any] struct {
-	id     int32
-	epoch  uint64             // which assignment this is
-	store  *state.Store[S]    // nil while restoring
-	due    *dueQueue          // when each process next needs the clock
+	id    int32
+	epoch uint64          // which assignment this is
+	store *state.Store[S] // nil while restoring
+	due   *dueQueue       // when each process next needs the clock
+	// tally counts the committed processes by status, kept at each commit,
+	// so that a metrics scrape does not visit them.
+	tally  map[string]int
 	cancel context.CancelFunc // stops the restore
 	// The last fetch's high watermark and the next offset to process.
 	highWatermark, next int64
@@ -499,6 +502,7 @@ func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *re
 				res, err := rst.restore(rctx, id)
 				if err == nil {
 					res.due = queueFor(p.manager, p.cfg.Limits.Retention, res.store)
+					res.tally = p.tallyOf(res.store)
 				}
 				<-slots
 				select {
@@ -557,7 +561,7 @@ func (p *Processor[S]) install(cl *kgo.Client, part *partition[S], d restoreDone
 	if len(p.changes) > 0 {
 		return false
 	}
-	part.store, part.due, part.cancel = d.res.store, d.res.due, nil
+	part.store, part.due, part.tally, part.cancel = d.res.store, d.res.due, d.res.tally, nil
 	p.metrics.restored(d.part, d.res.took, d.res.records)
 	p.stats.Restored.Add(int64(d.res.store.Len()))
 	p.stats.RestoreRecords.Add(d.res.records)
@@ -788,6 +792,7 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 	committedAt := time.Now()
 	p.parallel(len(b.parts), func(i int) {
 		p.schedule(b.parts[i])
+		p.count(b.parts[i])
 		b.parts[i].store.Commit()
 	})
 	for _, w := range b.works {
@@ -850,10 +855,32 @@ func (p *Processor[S]) schedule(part *partition[S]) {
 		if old != nil && p.manager.Terminal(old) == p.manager.Terminal(proc) {
 			continue
 		}
-		if at, ok := nextDue(p.manager, p.cfg.Limits.Retention, proc); ok {
-			part.due.add(at, key)
+		if e, ok := nextDue(p.manager, p.cfg.Limits.Retention, key, proc); ok {
+			part.due.add(e)
 		}
 	}
+}
+
+// count moves the staged processes between the status counts, before they
+// are committed.
+func (p *Processor[S]) count(part *partition[S]) {
+	for key, proc := range part.store.Staged() {
+		if old := part.store.Committed(key); old != nil {
+			part.tally[p.def.Status(old.State)]--
+		}
+		if proc != nil {
+			part.tally[p.def.Status(proc.State)]++
+		}
+	}
+}
+
+// tallyOf counts a restored store's processes by status.
+func (p *Processor[S]) tallyOf(s *state.Store[S]) map[string]int {
+	t := map[string]int{}
+	for _, proc := range s.All() {
+		t[p.def.Status(proc.State)]++
+	}
+	return t
 }
 
 // rollback discards the staged changes of an aborted transaction and puts
@@ -868,7 +895,7 @@ func (p *Processor[S]) rollback(b *batch[S]) {
 			continue // dropped since: its timers went with it
 		}
 		for _, e := range w.popped {
-			w.part.due.add(e.at, e.key)
+			w.part.due.add(e)
 		}
 		w.popped = nil
 	}

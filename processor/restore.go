@@ -37,7 +37,8 @@ type restorer[S any] struct {
 
 type restoreResult[S any] struct {
 	store   *state.Store[S]
-	due     *dueQueue // built by the session's restore, not for LoadPartition
+	due     *dueQueue      // built by the session's restore, not for LoadPartition
+	tally   map[string]int // processes by status, likewise
 	records int64
 	took    time.Duration
 }
