@@ -3,6 +3,8 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"regexp"
 	"time"
@@ -64,6 +66,12 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives the service's logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// TracerProvider turns tracing on (nil: off, nothing is traced); see
+	// tracing.go for the spans. Propagator writes and reads the trace
+	// context in record headers (nil: W3C traceparent).
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+
 	// Registerer, when set, receives the service's metrics and franz-go's
 	// client metrics (kprom).
 	Registerer prometheus.Registerer

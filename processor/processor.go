@@ -64,6 +64,7 @@ type Processor[S any] struct {
 	restoring  atomic.Int64               // assigned partitions not restored yet
 	partitions atomic.Int32               // partitions of the events topic
 	metrics    *metrics[S]
+	tracing    *tracing // nil: off
 
 	// Owned by the loop goroutine.
 	parts    map[int32]*partition[S]
@@ -138,6 +139,7 @@ func New[S any](cfg Config, def Definition[S]) (*Processor[S], error) {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
 	p.random = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed))
+	p.tracing = newTracing(cfg)
 	p.metrics = newMetrics(p)
 	if cfg.Registerer != nil {
 		if err := p.metrics.register(cfg.Registerer); err != nil {
@@ -252,6 +254,9 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 		// on its close; sharing one set across sessions races with the
 		// closed client's last hooks).
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics(p.cfg.Namespace+"_kafka", kprom.Registerer(p.cfg.Registerer))))
+	}
+	if p.tracing != nil {
+		opts = append(opts, kgo.WithHooks(fetchHooks{p.tracing.kotel}))
 	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
@@ -721,6 +726,10 @@ func (p *Processor[S]) begin(sess *kgo.GroupTransactSession, b *batch[S]) error 
 	b.began, b.beganAt = true, time.Now()
 	b.tctx, b.cancel = context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
 	b.produce = func(r *kgo.Record) { sess.Produce(b.tctx, r, b.promise) }
+	if p.tracing != nil {
+		b.traceCtx, b.span = p.tracing.startTxn(b)
+		b.inject = p.tracing.inject
+	}
 	return nil
 }
 
@@ -740,6 +749,11 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 		}
 	}
 	defer b.cancel()
+	outcome := "committed"
+	var endErr error
+	if b.span != nil {
+		defer func() { endTxn(b.span, outcome, b.records, b.writes, endErr) }()
+	}
 	tctx := b.tctx
 	began := b.beganAt
 	defer func() { p.metrics.txnDuration.Observe(time.Since(began).Seconds()) }()
@@ -779,6 +793,7 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 		if err == nil {
 			err = errors.New("not committed, and no revoke or loss explains it")
 		}
+		outcome, endErr = "unknown", err
 		return classify(fmt.Errorf("end transaction (outcome unknown; rebuilding the session from the changelog): %w", err))
 	case outcomeAborted:
 		p.rollback(b)
@@ -786,6 +801,7 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 		if reason == "" {
 			reason = "group rebalanced during the transaction"
 		}
+		outcome = "aborted"
 		p.log.Info("transaction aborted; its records will be polled again", "reason", reason, "records", b.records)
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"iter"
 	"strconv"
 	"strings"
@@ -41,6 +42,23 @@ type batch[S any] struct {
 	produce func(*kgo.Record)
 	prodMu  sync.Mutex
 	prodErr error
+
+	// Set by begin when tracing is on: the transaction's span, and how an
+	// emitted record gets its trace context (see tracing.go).
+	traceCtx context.Context
+	span     trace.Span
+	inject   func(txn context.Context, cause, out *kgo.Record)
+}
+
+// inputs yields b's input records until yield returns false.
+func (b *batch[S]) inputs(yield func(*kgo.Record) bool) {
+	for _, w := range b.works {
+		for _, r := range w.records {
+			if !yield(r) {
+				return
+			}
+		}
+	}
 }
 
 // all yields every work of b: the record works, then the ticks.
@@ -61,6 +79,11 @@ func (b *batch[S]) all() iter.Seq[*work[S]] {
 func (b *batch[S]) send(w *work[S]) {
 	for _, r := range w.changelog {
 		b.produce(r)
+	}
+	if b.inject != nil {
+		for _, e := range w.emitted {
+			b.inject(b.traceCtx, e.cause, e.out)
+		}
 	}
 	for _, r := range w.out {
 		b.produce(r)
@@ -96,7 +119,12 @@ type work[S any] struct {
 	// back, so the expiry or retention they stand for happens later.
 	popped []dueEntry
 	ticked []string // the keys the tick changed
+	// emitted are the records decisions emitted, with the input record that
+	// caused each (nil: a timer), for their trace context.
+	emitted []emitted
 }
+
+type emitted struct{ cause, out *kgo.Record }
 
 // splitMin is the least number of a partition's records that are split
 // across workers by store shard: below it, one goroutine is quicker.
@@ -319,6 +347,9 @@ func (p *Processor[S]) decide(w *work[S], proc *state.Process[S], d state.Entry,
 			r.Key = []byte(proc.Key)
 		}
 		w.out = append(w.out, r)
+		if p.tracing != nil {
+			w.emitted = append(w.emitted, emitted{cause: rec, out: r})
+		}
 		w.stats.commands++
 	}
 	if cause == nil {

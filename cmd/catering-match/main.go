@@ -30,6 +30,7 @@ import (
 	"github.com/catering-match/catering-match/internal/cli"
 	"github.com/catering-match/catering-match/internal/embedded"
 	"github.com/catering-match/catering-match/internal/ops"
+	"github.com/catering-match/catering-match/internal/tracing"
 	"github.com/catering-match/catering-match/processor"
 )
 
@@ -182,6 +183,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.cfg.Registerer = reg
+	if on, why := tracing.Enabled(os.Getenv); on {
+		tp, prop, err := tracing.Setup(ctx, "catering-match", o.cfg.InstanceID)
+		if err != nil {
+			fmt.Fprintf(stderr, "catering-match: tracing: %v\n", err)
+			return 2
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				log.Warn("tracing: flush on exit", "err", err)
+			}
+		}()
+		o.cfg.TracerProvider, o.cfg.Propagator = tp, prop
+		log.Info("tracing on", "because", why)
+	} else {
+		log.Debug("tracing off", "because", why)
+	}
 	p, err := processor.New(o.cfg, catering.Definition())
 	if err != nil {
 		fmt.Fprintf(stderr, "catering-match: %v\n", err)
