@@ -1,0 +1,3 @@
+#!/bin/bash
+# As in the Kafka distribution.
+exec "$(dirname "$0")/kafka-run-class.sh" kafka.tools.StorageTool "$@"
