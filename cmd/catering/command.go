@@ -46,6 +46,8 @@ EXAMPLES
   catering publish --file events.jsonl        (JSON lines; - or a pipe: stdin)
   catering tail --from-beginning --follow=false
   catering state 42 --json
+  catering redrive --reason history_full --dry-run   (dead letters back to the events topic)
+  catering replay                             (before a release that changes state/)
 
 Run 'catering <command> -h' for a command's flags.`,
 		FlagSet:   fs,
@@ -58,6 +60,8 @@ Run 'catering <command> -h' for a command's flags.`,
 			newVerify(stdout, stderr),
 			newBench(stdout, stderr),
 			newProbe(stdout, stderr),
+			newRedrive(stdout, stderr),
+			newReplay(stdout, stderr),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {
@@ -69,7 +73,7 @@ Run 'catering <command> -h' for a command's flags.`,
 			fmt.Fprint(stderr, usage(root))
 			return &usageError{msg: "no command", shown: true}
 		}
-		return &usageError{cmd: "catering", msg: fmt.Sprintf("unknown command %q: use publish, tail, state, verify, bench or probe", args[0])}
+		return &usageError{cmd: "catering", msg: fmt.Sprintf("unknown command %q: use publish, tail, state, verify, bench, probe, redrive or replay", args[0])}
 	}
 	return root
 }

@@ -15,7 +15,7 @@ func TestUsageErrors(t *testing.T) {
 		want []string // in stderr
 	}{
 		{"no command", nil, []string{"USAGE", "publish", "tail", "state"}},
-		{"unknown command", []string{"pubish"}, []string{`unknown command "pubish"`, "publish, tail, state, verify, bench or probe"}},
+		{"unknown command", []string{"pubish"}, []string{`unknown command "pubish"`, "publish, tail, state, verify, bench, probe, redrive or replay"}},
 		{"unknown flag", []string{"publish", "--ordr", "1"}, []string{"-ordr"}},
 		{"unknown flag after kind", []string{"publish", "customer-confirmed", "--ordr", "1"}, []string{"-ordr"}},
 		{"missing order", []string{"publish", "customer-confirmed"}, []string{"missing --order", "--order 42", "catering publish -h"}},
