@@ -207,7 +207,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	if o.httpAddr != "" {
-		stopHTTP, err := serveOps(o.httpAddr, ops.Handler(catering.Queries{Processor: p}, reg, log), log)
+		stopHTTP, err := serveOps(o.httpAddr, ops.New(ctx, catering.Queries{Processor: p}, reg, log), log)
 		if err != nil {
 			log.Error("cannot serve the operations endpoints", "addr", o.httpAddr, "err", err)
 			return 1

@@ -1,6 +1,8 @@
 // Package ops owns the service's operations HTTP surface: liveness and
 // readiness probes, Prometheus metrics, order queries as JSON, and a live
-// operations page that lists pending, confirmed and expired orders.
+// operations page: the activity of the last 15 minutes, the dead letters
+// with the commands that send them back, an order's history step by step,
+// and the pending, confirmed and expired orders a page at a time.
 package ops
 
 import (
@@ -11,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/catering-match/catering-match/internal/catering"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/topics"
 )
@@ -41,11 +43,35 @@ type Source interface {
 	Orders(ctx context.Context, f catering.Filter) ([]catering.ProcessView, error)
 }
 
-// The limits of GET /orders.
+// Operator is a Source that also serves the page's panels;
+// catering.Queries is one. With a plain Source, GET /orders lists with
+// Orders, unpaged, and the panels' endpoints answer 501.
+type Operator interface {
+	Source
+	// OrderPage is one page of the processes f selects, after the cursor;
+	// it holds the processor's loop in bounded pieces only.
+	OrderPage(ctx context.Context, f catering.Filter, after processor.Cursor) (catering.OrderPage, error)
+	// OrderSteps is an order's history with its state after each entry.
+	OrderSteps(ctx context.Context, id string) (catering.StepsView, bool, error)
+	// DeadLetters reads the latest dead letters of the DLQ topic.
+	DeadLetters(ctx context.Context, limit int) (processor.DeadLetters, error)
+	// Stats are the processor's counters since it started.
+	Stats() *processor.Stats
+	// Lag is the consumer lag per held partition; it visits no process.
+	Lag(ctx context.Context) (map[int32]int64, error)
+	// Config is the processor's configuration: the redrive command lines
+	// name its brokers, topics and group.
+	Config() processor.Config
+}
+
+// The limits of GET /orders and GET /dead-letters.
 const (
-	queryTimeout = 30 * time.Second
-	defaultLimit = 1000
-	maxLimit     = 10000
+	queryTimeout      = 30 * time.Second
+	defaultLimit      = 1000
+	maxLimit          = 10000
+	defaultDeadLimit  = 20
+	maxDeadLimit      = 200
+	deadLetterTimeout = 20 * time.Second
 )
 
 var statuses = []string{"pending", "confirmed", "expired"}
@@ -69,24 +95,48 @@ var pageCSP = func() string {
 		"; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 }()
 
-// Handler serves the operations endpoints:
-//
-//	GET /healthz       200 "ok" while the process runs
-//	GET /readyz        200 "ready" once joined and restored, else 503; the
-//	                   second line is "partitions held: 0,2,4" (or "none")
-//	GET /metrics       Prometheus metrics from gatherer
-//	GET /orders/{id}   one order's process as JSON
-//	GET /orders        processes as JSON: ?status=&older_than=&limit=
-//	GET /              the operations page
-//
-// gatherer is usually the registry given to processor.Config.Registerer.
-// Requests are logged at debug level; failures at warn, once. The caller's
-// http.Server sets the connection timeouts (ReadHeaderTimeout at least).
+// Handler is New for a handler that lives as long as the process: its
+// activity sampler never stops.
 func Handler(src Source, gatherer prometheus.Gatherer, log *slog.Logger) http.Handler {
+	return New(context.Background(), src, gatherer, log)
+}
+
+// New returns the operations endpoints:
+//
+//	GET /healthz             200 "ok" while the process runs
+//	GET /readyz              200 "ready" once joined and restored, else 503;
+//	                         the second line is "partitions held: 0,2,4"
+//	                         (or "none")
+//	GET /metrics             Prometheus metrics from gatherer
+//	GET /orders/{id}         one order's process as JSON
+//	GET /orders/{id}/steps   its history with the state after each entry
+//	GET /orders              processes as JSON, oldest first, a page at a
+//	                         time: ?status=&older_than=&limit=&after=
+//	GET /dead-letters        the latest dead letters, the counts per
+//	                         reason and the redrive commands: ?limit=
+//	GET /activity            events applied per second, lag and
+//	                         transactions over the last 15 minutes
+//	GET /                    the operations page
+//
+// When src is an Operator, New starts sampling its counters and lag for
+// /activity every 10 s, until ctx ends. gatherer is usually the registry
+// given to processor.Config.Registerer. Requests are logged at debug
+// level; failures at warn, once. The caller's http.Server sets the
+// connection timeouts (ReadHeaderTimeout at least).
+func New(ctx context.Context, src Source, gatherer prometheus.Gatherer, log *slog.Logger) http.Handler {
+	return newHandler(ctx, src, gatherer, log, sampleEvery)
+}
+
+func newHandler(ctx context.Context, src Source, gatherer prometheus.Gatherer, log *slog.Logger, every time.Duration) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
 	h := &handler{src: src, log: log}
+	if op, ok := src.(Operator); ok {
+		h.op = op
+		h.activity = newSampler(op, every, log)
+		go h.activity.run(ctx)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		text(w, http.StatusOK, "ok")
@@ -97,14 +147,24 @@ func Handler(src Source, gatherer prometheus.Gatherer, log *slog.Logger) http.Ha
 		ErrorHandling: promhttp.ContinueOnError, // serve what could be gathered
 	}))
 	mux.HandleFunc("GET /orders/{id}", h.order)
+	mux.HandleFunc("GET /orders/{id}/steps", h.steps)
 	mux.HandleFunc("GET /orders", h.orders)
+	mux.HandleFunc("GET /dead-letters", h.deadLetters)
+	mux.HandleFunc("GET /activity", h.activityJSON)
 	mux.HandleFunc("GET /{$}", servePage)
 	return accessLog(mux, log)
 }
 
 type handler struct {
-	src Source
-	log *slog.Logger
+	src      Source
+	op       Operator // nil: src serves the basics only
+	activity *sampler // nil without op
+	log      *slog.Logger
+}
+
+// notAvailable answers an endpoint that needs an Operator.
+func notAvailable(w http.ResponseWriter) {
+	writeError(w, http.StatusNotImplemented, "not available: this source serves orders and probes only")
 }
 
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -128,12 +188,25 @@ func heldList(parts []int32) string {
 	return strings.Join(s, ",")
 }
 
-func (h *handler) order(w http.ResponseWriter, r *http.Request) {
+// orderID reads the {id} of the path; false when it was answered already.
+func orderID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if len(id) > topics.MaxFieldBytes {
 		// No event with such an order id is ever accepted; spare the
 		// changelog read.
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("order id is %d bytes; order ids have at most %d", len(id), topics.MaxFieldBytes))
+		return "", false
+	}
+	return id, true
+}
+
+func noProcess(w http.ResponseWriter, id string) {
+	writeError(w, http.StatusNotFound, fmt.Sprintf("order %s has no process (never seen, or forgotten after retention)", id))
+}
+
+func (h *handler) order(w http.ResponseWriter, r *http.Request) {
+	id, ok := orderID(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
@@ -144,7 +217,30 @@ func (h *handler) order(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("order %s has no process (never seen, or forgotten after retention)", id))
+		noProcess(w, id)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *handler) steps(w http.ResponseWriter, r *http.Request) {
+	if h.op == nil {
+		notAvailable(w)
+		return
+	}
+	id, ok := orderID(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	defer cancel()
+	v, ok, err := h.op.OrderSteps(ctx, id)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("query order %q: %w", id, err), "order_id", id)
+		return
+	}
+	if !ok {
+		noProcess(w, id)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -153,61 +249,109 @@ func (h *handler) order(w http.ResponseWriter, r *http.Request) {
 // orderList is the body of GET /orders.
 type orderList struct {
 	Orders []catering.ProcessView `json:"orders"`
-	Count  int                    `json:"count"`
+	Count  int                    `json:"count"` // on this page
+	Total  int                    `json:"total"` // on every page
+	// Next is the after= of the next page; absent on the last.
+	Next string `json:"next,omitempty"`
 }
 
 func (h *handler) orders(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r)
+	f, after, err := parseFilter(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
-	vs, err := h.src.Orders(ctx, f)
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("list orders: %w", err))
-		return
+	var out orderList
+	if h.op != nil {
+		pg, err := h.op.OrderPage(ctx, f, after)
+		if err != nil {
+			h.fail(w, r, fmt.Errorf("list orders: %w", err))
+			return
+		}
+		out = orderList{Orders: pg.Orders, Total: pg.Total}
+		if !pg.Next.IsZero() {
+			out.Next = encodeCursor(pg.Next)
+		}
+	} else {
+		if !after.IsZero() {
+			writeError(w, http.StatusNotImplemented, "not available: this source does not page; leave out after")
+			return
+		}
+		vs, err := h.src.Orders(ctx, f)
+		if err != nil {
+			h.fail(w, r, fmt.Errorf("list orders: %w", err))
+			return
+		}
+		out = orderList{Orders: vs, Total: len(vs)}
 	}
-	if vs == nil {
-		vs = []catering.ProcessView{} // "orders": [], never null
+	if out.Orders == nil {
+		out.Orders = []catering.ProcessView{} // "orders": [], never null
 	}
-	writeJSON(w, http.StatusOK, orderList{Orders: vs, Count: len(vs)})
+	out.Count = len(out.Orders)
+	writeJSON(w, http.StatusOK, out)
 }
 
-// parseFilter reads ?status=&older_than=&limit=, rejecting unknown
+// encodeCursor makes a page position an after= value: opaque, URL-safe.
+func encodeCursor(c processor.Cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.Started.UTC().Format(time.RFC3339Nano) + "\n" + c.Key))
+}
+
+func decodeCursor(s string) (processor.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return processor.Cursor{}, err
+	}
+	at, key, ok := strings.Cut(string(b), "\n")
+	if !ok {
+		return processor.Cursor{}, errors.New("no key")
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return processor.Cursor{}, err
+	}
+	return processor.Cursor{Started: t, Key: key}, nil
+}
+
+// parseFilter reads ?status=&older_than=&limit=&after=, rejecting unknown
 // parameters so that a typo does not silently list everything.
-func parseFilter(r *http.Request) (catering.Filter, error) {
-	f := catering.Filter{Limit: defaultLimit}
+func parseFilter(r *http.Request) (f catering.Filter, after processor.Cursor, err error) {
+	f = catering.Filter{Limit: defaultLimit}
 	q := r.URL.Query()
 	for name := range q {
 		switch name {
-		case "status", "older_than", "limit":
+		case "status", "older_than", "limit", "after":
 		default:
-			return f, fmt.Errorf("unknown parameter %q: use status, older_than and limit", name)
+			return f, after, fmt.Errorf("unknown parameter %q: use status, older_than, limit and after", name)
+		}
+	}
+	if s := q.Get("after"); s != "" {
+		if after, err = decodeCursor(s); err != nil {
+			return f, after, fmt.Errorf("after %q: use the next of the previous page, as it came", s)
 		}
 	}
 	if s := q.Get("status"); s != "" {
 		if !slices.Contains(statuses, s) {
-			return f, fmt.Errorf("status %q: use %s, or leave it out for all", s, strings.Join(statuses, ", "))
+			return f, after, fmt.Errorf("status %q: use %s, or leave it out for all", s, strings.Join(statuses, ", "))
 		}
 		f.Status = s
 	}
 	if s := q.Get("older_than"); s != "" {
 		d, err := parseAge(s)
 		if err != nil {
-			return f, fmt.Errorf("older_than %q: use a non-negative duration such as 90s, 30m, 24h or 7d", s)
+			return f, after, fmt.Errorf("older_than %q: use a non-negative duration such as 90s, 30m, 24h or 7d", s)
 		}
 		f.OlderThan = d
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxLimit {
-			return f, fmt.Errorf("limit %q: use a whole number from 1 to %d (default %d)", s, maxLimit, defaultLimit)
+			return f, after, fmt.Errorf("limit %q: use a whole number from 1 to %d (default %d)", s, maxLimit, defaultLimit)
 		}
 		f.Limit = n
 	}
-	return f, nil
+	return f, after, nil
 }
 
 var days = regexp.MustCompile(`^(\d+)d(.*)$`)

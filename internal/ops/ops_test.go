@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/catering-match/catering-match/internal/catering"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/catering-match/catering-match/internal/catering"
 	"github.com/catering-match/catering-match/processor"
 )
 
@@ -218,17 +218,18 @@ func TestOrders(t *testing.T) {
 	type list struct {
 		Orders []catering.ProcessView `json:"orders"`
 		Count  int                    `json:"count"`
+		Total  int                    `json:"total"`
 	}
 	r := get(t, h, "/orders")
 	require.Equal(t, http.StatusOK, r.status)
-	require.Equal(t, list{Orders: []catering.ProcessView{a, b}, Count: 2}, decode[list](t, r))
+	require.Equal(t, list{Orders: []catering.ProcessView{a, b}, Count: 2, Total: 2}, decode[list](t, r))
 	require.Equal(t, catering.Filter{Limit: 1000}, src.filter, "default limit")
 	require.InDelta(t, 30*time.Second, src.hadDL, float64(time.Second))
 
 	src.list = nil
 	r = get(t, h, "/orders?status=expired")
 	require.Equal(t, http.StatusOK, r.status)
-	require.JSONEq(t, `{"orders":[],"count":0}`, r.body, "an empty list is [], not null")
+	require.JSONEq(t, `{"orders":[],"count":0,"total":0}`, r.body, "an empty list is [], not null")
 
 	for _, tc := range []struct {
 		query string
@@ -262,7 +263,8 @@ func TestOrders(t *testing.T) {
 		{"limit=0", []string{`limit "0"`, "1 to 10000"}},
 		{"limit=10001", []string{"limit", "1 to 10000"}},
 		{"limit=ten", []string{"limit", "1 to 10000"}},
-		{"statuss=pending", []string{`unknown parameter "statuss"`, "status, older_than and limit"}},
+		{"statuss=pending", []string{`unknown parameter "statuss"`, "status, older_than, limit and after"}},
+		{"after=!!", []string{`after "!!"`, "next of the previous page"}},
 	} {
 		t.Run("bad "+tc.query, func(t *testing.T) {
 			r := get(t, h, "/orders?"+tc.query)
@@ -293,11 +295,13 @@ func TestPage(t *testing.T) {
 	r := get(t, h, "/")
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, "text/html; charset=utf-8", r.header.Get("Content-Type"))
-	for _, id := range []string{`<table id="pending">`, `<table id="confirmed">`, `<table id="expired">`, `id="ready"`, `id="updated"`} {
+	for _, id := range []string{`<table id="pending"`, `<table id="confirmed"`, `<table id="expired"`, `id="ready"`, `id="updated"`,
+		`<table id="dlq"`, `<table id="steps"`, `id="chart-events"`, `<label for="order-id">`, `<label for="per-page">`} {
 		require.Contains(t, r.body, id)
 	}
 	require.NotContains(t, r.body, "innerHTML", "data is written with textContent only")
 	require.NotRegexp(t, `(src|href)="https?:`, r.body, "no external assets")
+	require.NotRegexp(t, ` on[a-z]+=`, r.body, "no inline event handlers: the CSP would block them")
 
 	csp := r.header.Get("Content-Security-Policy")
 	require.Contains(t, csp, "default-src 'none'")
