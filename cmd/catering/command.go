@@ -33,7 +33,7 @@ func newRoot(stdin io.Reader, stdout io.Writer, stderr *trackingWriter) *ffcli.C
 	fs.SetOutput(stderr)
 	root := &ffcli.Command{
 		Name:       "catering",
-		ShortUsage: "catering <publish|tail|state|verify|bench|probe> [flags] [args]",
+		ShortUsage: "catering <publish|tail|state|verify|redrive|replay|bench|probe> [flags] [args]",
 		LongHelp: `catering is the client of the catering-match service: it publishes events
 for it, tails the ConfirmOrder commands it issues (read_committed), and shows
 an order's process as the service restores it from its changelog.
