@@ -115,6 +115,13 @@ func recordCount(t *testing.T, addr, topic string) int64 {
 // included in the count but not returned.
 func readToEnd(t *testing.T, addr, topic string) []*kgo.Record {
 	t.Helper()
+	return readToEndAt(t, addr, topic, kgo.ReadCommitted())
+}
+
+// readToEndAt is readToEnd at the isolation level given: with
+// read_uncommitted, aborted records are returned too.
+func readToEndAt(t *testing.T, addr, topic string, isolation kgo.IsolationLevel) []*kgo.Record {
+	t.Helper()
 	ends, err := kadm.NewClient(newClient(t, addr)).ListEndOffsets(testCtx(t), topic)
 	require.NoError(t, err)
 	left := map[int32]int64{}
@@ -126,7 +133,7 @@ func readToEnd(t *testing.T, addr, topic string) []*kgo.Record {
 	cl := newClient(t, addr,
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchIsolationLevel(isolation),
 		kgo.KeepControlRecords(),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -446,14 +446,8 @@ func (c *redriveCmd) runRedrive(ctx context.Context, adm *kgo.Client, s *scan) e
 		if fs.IsClientClosed() {
 			return errors.New("kafka client closed")
 		}
-		var fetchErr error
-		fs.EachError(func(t string, p int32, err error) {
-			if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				fetchErr = fmt.Errorf("read %s partition %d: %w", t, p, err)
-			}
-		})
-		if fetchErr != nil {
-			return fetchErr
+		if err := fetchError(fs); err != nil {
+			return err
 		}
 		if fs.NumRecords() == 0 {
 			if time.Since(lastRead) > readStall {
@@ -759,14 +753,8 @@ func (c *redriveCmd) readRange(ctx context.Context, from, to map[int32]int64, fn
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted while reading %s", c.dlq)
 		}
-		var fetchErr error
-		fs.EachError(func(t string, p int32, err error) {
-			if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				fetchErr = fmt.Errorf("read %s partition %d: %w", t, p, err)
-			}
-		})
-		if fetchErr != nil {
-			return fetchErr
+		if err := fetchError(fs); err != nil {
+			return err
 		}
 		if fs.NumRecords() == 0 {
 			if time.Since(lastRead) > readStall {
@@ -1418,4 +1406,16 @@ func (l *ledger) encode() string {
 		}
 	}
 	return b.String()
+}
+
+// fetchError is the first error of a poll, other than the end of the
+// poll's own deadline or cancellation.
+func fetchError(fs kgo.Fetches) error {
+	var fetchErr error
+	fs.EachError(func(t string, p int32, err error) {
+		if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			fetchErr = fmt.Errorf("read %s partition %d: %w", t, p, err)
+		}
+	})
+	return fetchErr
 }

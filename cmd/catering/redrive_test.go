@@ -693,29 +693,5 @@ func TestRedriveChild(t *testing.T) {
 // its current end, without the markers.
 func readUncommitted(t *testing.T, addr, topic string) []*kgo.Record {
 	t.Helper()
-	ends, err := kadm.NewClient(newClient(t, addr)).ListEndOffsets(testCtx(t), topic)
-	require.NoError(t, err)
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		require.NoError(t, ctx.Err(), "read %s: partitions %v not read to their end", topic, left)
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				recs = append(recs, r)
-			}
-		})
-	}
-	return recs
+	return readToEndAt(t, addr, topic, kgo.ReadUncommitted())
 }
