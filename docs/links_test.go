@@ -335,7 +335,7 @@ func TestCheckerCatchesBadLinks(t *testing.T) {
 		"## Wire contract",
 		"Good: [c](docs/contract.md), [d](docs/), [a](docs/contract.md#event-json), [s](#wire-contract-1),",
 		"[x](docs/contract.md \"title\"), [w](https://example.com/x), [m](mailto:a@b.c), [l](main.go#L3).",
-		"Bad: [1](docs/missing.md) [2](../shared/DOMAIN.md) [3](docs/contract.md#no-such)",
+		"Bad: [1](docs/missing.md) [2](../outside/notes.md) [3](docs/contract.md#no-such)",
 		"[4](#nowhere) [5](/docs/contract.md) [6](ftp://x) [7](docs/../../x/README.md)",
 		"[8]: docs/gone.md",
 		"<a href=\"docs/also-gone.md\">9</a> ![10](img/none.png) [11](main.go#nope)",
@@ -354,7 +354,7 @@ func TestCheckerCatchesBadLinks(t *testing.T) {
 	got := problems(t, root, files)
 	want := []string{
 		"README.md:6: docs/missing.md: no such file or directory",
-		"README.md:6: ../shared/DOMAIN.md: leads out of the repository",
+		"README.md:6: ../outside/notes.md: leads out of the repository",
 		"README.md:6: docs/contract.md#no-such: no heading with anchor #no-such in contract.md",
 		"README.md:7: #nowhere: no heading with anchor #nowhere in README.md",
 		"README.md:7: /docs/contract.md: absolute path; use a path relative to README.md",
