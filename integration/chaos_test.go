@@ -127,6 +127,25 @@ func TestChaosScale(t *testing.T) {
 	s.settle(published, exp, a)
 }
 
+// TestChaosStopDuringStartup: a second instance is stopped (SIGTERM) at
+// points spread over its start: connecting, ensuring the topics, fencing
+// its transactional id, joining, restoring, processing. Each time it exits
+// 0, and the first instance's output still equals the oracle's.
+func TestChaosStopDuringStartup(t *testing.T) {
+	s := newSuite(t, 6)
+	recs, exp := workload(seed(t), scale(t)*2, "u")
+	a := s.start("a")
+	published := s.publishPaced(recs, 50, 30*time.Millisecond)
+	for i := range 8 {
+		b := s.start("b")
+		after := time.Duration(i) * 300 * time.Millisecond
+		time.Sleep(after)
+		b.stop(t)
+		t.Logf("b stopped %v after its start (at its first log line at the earliest): exit 0", after)
+	}
+	s.settle(published, exp, a)
+}
+
 // TestChaosRandomAborts: a third of the transactions abort (a test-only
 // switch); the output and every process record still equal the fold of
 // the committed inputs.

@@ -341,9 +341,20 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// stop sends SIGTERM and waits for a clean exit. It first waits for the
+// instance's first log line: until main has installed its signal handler,
+// SIGTERM's default action ends the process ("signal: terminated"), and a
+// race-instrumented binary takes ~70 ms, more on a loaded machine, to get
+// there.
 func (svc *service) stop(t *testing.T) {
 	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); svc.out.String() == "" && !svc.exited(); {
+		if time.Now().After(deadline) {
+			svc.kill()
+			t.Fatalf("%s printed nothing within 30s of its start", svc.name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	_ = svc.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-svc.done:
