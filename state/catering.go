@@ -70,9 +70,33 @@ type Menu struct {
 type Order struct {
 	Status Status
 	Menus  []Menu // in the order each menu was first mentioned
-	// ConfirmedMenu and CommandID are set once the order is confirmed.
-	ConfirmedMenu string
-	CommandID     string
+	// Confirmation is set once the order is confirmed, nil before. It is a
+	// pointer so that a pending order, the one that lives long in memory,
+	// does not carry two empty strings (32 B of every live process).
+	Confirmation *Confirmation
+}
+
+// Confirmation is what a confirmed order decided.
+type Confirmation struct {
+	Menu      string // the confirmed menu
+	CommandID string // the ConfirmOrder command's id
+}
+
+// ConfirmedMenu is the confirmed menu, or "" while the order is not confirmed.
+func (o Order) ConfirmedMenu() string {
+	if o.Confirmation == nil {
+		return ""
+	}
+	return o.Confirmation.Menu
+}
+
+// CommandID is the ConfirmOrder command's id, or "" while the order is not
+// confirmed.
+func (o Order) CommandID() string {
+	if o.Confirmation == nil {
+		return ""
+	}
+	return o.Confirmation.CommandID
 }
 
 // Menu returns the answers for a menu id and whether it was mentioned.
@@ -130,7 +154,7 @@ func Catering() Definition[Order] {
 			return o.withMenu(e.Ref, func(m *Menu) { m.Caterer = Declined })
 		}).
 		When(ConfirmOrderIssued, func(o Order, e Entry) Order {
-			o.Status, o.ConfirmedMenu, o.CommandID = Confirmed, e.Ref, e.ID
+			o.Status, o.Confirmation = Confirmed, &Confirmation{Menu: e.Ref, CommandID: e.ID}
 			return o
 		}).
 		When(MatchExpired, func(o Order, _ Entry) Order {

@@ -363,7 +363,7 @@ func TestCateringRules(t *testing.T) {
 			require.LessOrEqual(t, issuedCount, 1)
 			require.NotNil(t, p)
 			require.Equal(t, tc.status, p.State.Status)
-			require.Equal(t, tc.confirmed, p.State.ConfirmedMenu)
+			require.Equal(t, tc.confirmed, p.State.ConfirmedMenu())
 			require.Len(t, p.History, tc.historyLen)
 			require.LessOrEqual(t, len(p.History), l.MaxHistory+1)
 			if tc.menus != nil {
@@ -371,13 +371,13 @@ func TestCateringRules(t *testing.T) {
 			}
 			if tc.status == state.Confirmed {
 				require.Equal(t, 1, issuedCount)
-				require.Equal(t, state.CommandID(orderKey), p.State.CommandID)
+				require.Equal(t, state.CommandID(orderKey), p.State.CommandID())
 				last := p.History[len(p.History)-1]
 				require.Equal(t, state.ConfirmOrderIssued, last.Type)
 				require.Equal(t, tc.confirmed, last.Ref)
 			} else {
 				require.Zero(t, issuedCount)
-				require.Empty(t, p.State.CommandID)
+				require.Empty(t, p.State.CommandID())
 			}
 			// Restore == live, and the restored process behaves identically.
 			r := m.Restore(orderKey, slices.Clone(p.History))
@@ -419,8 +419,7 @@ func TestConfirmOrderDecision(t *testing.T) {
 	require.Equal(t, state.Order{
 		Status:        state.Confirmed,
 		Menus:         []state.Menu{{ID: "menu-a", Customer: true, Caterer: state.Accepted}},
-		ConfirmedMenu: "menu-a",
-		CommandID:     state.CommandID("order-7"),
+		Confirmation: &state.Confirmation{Menu: "menu-a", CommandID: state.CommandID("order-7")},
 	}, out.Process.State)
 	_, ok := m.Deadline(out.Process)
 	require.False(t, ok, "a terminal process has no deadline")
@@ -600,7 +599,7 @@ func TestFoldEqualsIncremental(t *testing.T) {
 		require.Equal(t, state.Catering().Projection.Fold(p.History), p.State)
 	}
 	require.Equal(t, state.Confirmed, p.State.Status)
-	require.Equal(t, "a", p.State.ConfirmedMenu)
+	require.Equal(t, "a", p.State.ConfirmedMenu())
 	require.Equal(t, []state.Menu{
 		{ID: "", Customer: true},
 		{ID: "a", Customer: true, Caterer: state.Accepted},

@@ -132,7 +132,7 @@ func TestPermutations(t *testing.T) {
 				require.Equal(t, wantMenu, issued[0].Ref, describe(evs))
 				require.Equal(t, state.CommandID(orderKey), issued[0].ID)
 				require.Equal(t, state.Confirmed, p.State.Status)
-				require.Equal(t, wantMenu, p.State.ConfirmedMenu)
+				require.Equal(t, wantMenu, p.State.ConfirmedMenu())
 				require.Equal(t, m.Restore(orderKey, p.History).State, p.State)
 			}
 			t.Logf("%d permutations, %d form a match", len(permutations(len(set.facts))), matches)
@@ -165,7 +165,7 @@ func TestPermutationsCatererOrderPreserved(t *testing.T) {
 			p = out.Process
 		}
 		require.Equal(t, 1, count, describe(evs))
-		require.Equal(t, "A", p.State.ConfirmedMenu, describe(evs))
+		require.Equal(t, "A", p.State.ConfirmedMenu(), describe(evs))
 	}
 	require.Equal(t, 60, n)
 }

@@ -92,7 +92,7 @@ func (r *refModel) order(key string) state.Order {
 		o.Menus = append(o.Menus, state.Menu{ID: id, Customer: r.customer[id], Caterer: r.caterer[id]})
 	}
 	if r.status == state.Confirmed {
-		o.ConfirmedMenu, o.CommandID = r.confirmed, state.CommandID(key)
+		o.Confirmation = &state.Confirmation{Menu: r.confirmed, CommandID: state.CommandID(key)}
 	}
 	return o
 }

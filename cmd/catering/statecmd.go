@@ -143,7 +143,7 @@ func view(p *state.Process[state.Order], m *state.Manager[state.Order], changelo
 	o := p.State
 	v := processView{
 		OrderID: p.Key, Status: o.Status.String(), Changelog: changelog, Partition: partition,
-		Menus: []menuView{}, ConfirmedMenu: o.ConfirmedMenu, CommandID: o.CommandID, History: []entryView{},
+		Menus: []menuView{}, ConfirmedMenu: o.ConfirmedMenu(), CommandID: o.CommandID(), History: []entryView{},
 	}
 	for _, mn := range o.Menus {
 		v.Menus = append(v.Menus, menuView{MenuID: mn.ID, Customer: mn.Customer, Caterer: mn.Caterer.String()})

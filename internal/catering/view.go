@@ -45,8 +45,8 @@ type ProcessView struct {
 // View is an operator's view of a process snapshot.
 func View(s processor.Snapshot[state.Order]) ProcessView {
 	proc, o := s.Process, s.Process.State
-	v := ProcessView{OrderID: proc.Key, Status: s.Status, ConfirmedMenu: o.ConfirmedMenu,
-		CommandID: o.CommandID, Partition: s.Partition, Source: s.Source, StartedAt: proc.History[0].At,
+	v := ProcessView{OrderID: proc.Key, Status: s.Status, ConfirmedMenu: o.ConfirmedMenu(),
+		CommandID: o.CommandID(), Partition: s.Partition, Source: s.Source, StartedAt: proc.History[0].At,
 		Deadline: s.Deadline, EndedAt: s.EndedAt, ForgetAt: s.ForgetAt}
 	v.Menus = menuViews(o)
 	for _, e := range proc.History {
@@ -270,7 +270,7 @@ func Steps(orderID string, steps []processor.Snapshot[state.Order]) StepsView {
 			st.Missing, st.WhyPending = missing(o), whyPending(o)
 		} else {
 			st.Decision = e.Type
-			st.ConfirmedMenu, st.CommandID = o.ConfirmedMenu, o.CommandID
+			st.ConfirmedMenu, st.CommandID = o.ConfirmedMenu(), o.CommandID()
 		}
 		v.Steps[i] = st
 	}

@@ -173,12 +173,12 @@ func (c *checker) restored(h []state.Entry, s *stored, p *state.Process[state.Or
 		ps = append(ps, Problem{Kind: KindStatus, Detail: fmt.Sprintf("the record is %s (%s); this build restores it as %s (terminal: %t)",
 			s.status, why, got.Status, c.m.Terminal(p))})
 	}
-	if got.ConfirmedMenu != s.confirmedMenu || got.CommandID != s.commandID {
+	if got.ConfirmedMenu() != s.confirmedMenu || got.CommandID() != s.commandID {
 		want := "the record has no ConfirmOrderIssued (no confirmed menu, no command id)"
 		if s.status == state.Confirmed || s.commandID != "" {
 			want = fmt.Sprintf("the record's ConfirmOrderIssued names menu %q, command id %q", s.confirmedMenu, s.commandID)
 		}
-		ps = append(ps, Problem{Kind: KindConfirmedMenu, Detail: fmt.Sprintf("%s; this build restores menu %q, command id %q", want, got.ConfirmedMenu, got.CommandID)})
+		ps = append(ps, Problem{Kind: KindConfirmedMenu, Detail: fmt.Sprintf("%s; this build restores menu %q, command id %q", want, got.ConfirmedMenu(), got.CommandID())})
 	}
 	ids := slices.Clone(s.menuOrder)
 	for _, m := range got.Menus {

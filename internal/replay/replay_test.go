@@ -212,7 +212,7 @@ func TestFixture(t *testing.T) {
 			name: "confirmed menu not folded",
 			def: withProcess(func(d *state.Definition[state.Order]) {
 				d.Projection.When(state.ConfirmOrderIssued, func(o state.Order, e state.Entry) state.Order {
-					o.Status, o.CommandID = state.Confirmed, e.ID
+					o.Status, o.Confirmation = state.Confirmed, &state.Confirmation{CommandID: e.ID}
 					return o
 				})
 			}),
