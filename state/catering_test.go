@@ -417,8 +417,8 @@ func TestConfirmOrderDecision(t *testing.T) {
 	require.Equal(t, []state.Entry{want}, out.Decisions)
 	require.Equal(t, want, out.Process.History[2])
 	require.Equal(t, state.Order{
-		Status:        state.Confirmed,
-		Menus:         []state.Menu{{ID: "menu-a", Customer: true, Caterer: state.Accepted}},
+		Status:       state.Confirmed,
+		Menus:        []state.Menu{{ID: "menu-a", Customer: true, Caterer: state.Accepted}},
 		Confirmation: &state.Confirmation{Menu: "menu-a", CommandID: state.CommandID("order-7")},
 	}, out.Process.State)
 	_, ok := m.Deadline(out.Process)
