@@ -144,5 +144,5 @@ func (p *Processor[S]) oldestPending(part *partition[S]) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	return part.store.Committed(e.key).History[0].At, true
+	return part.store.Committed(e.key).History[0].At.Time(), true
 }

@@ -84,8 +84,8 @@ func TestLiveGaugesMatchAScan(t *testing.T) {
 		var oldest time.Time
 		for _, s := range snaps {
 			want[s.Status]++
-			if s.Deadline != nil && (oldest.IsZero() || s.Process.History[0].At.Before(oldest)) {
-				oldest = s.Process.History[0].At
+			if s.Deadline != nil && (oldest.IsZero() || s.Process.History[0].At.Time().Before(oldest)) {
+				oldest = s.Process.History[0].At.Time()
 			}
 		}
 		wantAge := 0.0

@@ -35,7 +35,7 @@ func (c Cursor) compare(d Cursor) int {
 }
 
 func cursorOf[S any](proc *state.Process[S]) Cursor {
-	return Cursor{Started: proc.History[0].At, Key: proc.Key}
+	return Cursor{Started: proc.History[0].At.Time(), Key: proc.Key}
 }
 
 // Page is one page of a listing.

@@ -137,11 +137,11 @@ func fill(n int, parts int32) map[int32]*state.Store[state.Order] {
 	for i := range n {
 		key := fmt.Sprintf("order-%06d", (i*7919)%n) // not in time order
 		at := pageT0.Add(time.Duration(i%1000) * time.Millisecond)
-		h := []state.Entry{{ID: "c-" + key, Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: at}}
+		h := []state.Entry{{ID: "c-" + key, Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: state.StampOf(at)}}
 		if i%3 == 0 {
 			h = append(h,
-				state.Entry{ID: "k-" + key, Type: state.CatererConfirmedMenu, Ref: "menu-a", At: at.Add(time.Second)},
-				state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: at.Add(time.Second)})
+				state.Entry{ID: "k-" + key, Type: state.CatererConfirmedMenu, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))},
+				state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))})
 		}
 		stores[topics.PartitionFor(key, parts)].Load(key, m.Restore(key, h))
 	}
@@ -274,7 +274,7 @@ func TestPageWhileTheLoopChangesThings(t *testing.T) {
 	l.between = func(visit int) {
 		for id, s := range stores {
 			key := fmt.Sprintf("new-%d-%d", id, visit)
-			s.Put(m.Restore(key, []state.Entry{{ID: "c", Type: state.CustomerConfirmedMenu, Ref: "m", At: pageT0.Add(-time.Hour)}}))
+			s.Put(m.Restore(key, []state.Entry{{ID: "c", Type: state.CustomerConfirmedMenu, Ref: "m", At: state.StampOf(pageT0.Add(-time.Hour))}}))
 			created.Add(1)
 			i := 0
 			for _, proc := range s.All() {
@@ -283,8 +283,8 @@ func TestPageWhileTheLoopChangesThings(t *testing.T) {
 				}
 				if proc.State.Status == state.Pending && len(proc.History) == 1 {
 					s.Put(m.Restore(proc.Key, append(slices.Clone(proc.History),
-						state.Entry{ID: "k", Type: state.CatererConfirmedMenu, Ref: proc.History[0].Ref, At: pageT0},
-						state.Entry{ID: state.CommandID(proc.Key), Type: state.ConfirmOrderIssued, Ref: proc.History[0].Ref, At: pageT0})))
+						state.Entry{ID: "k", Type: state.CatererConfirmedMenu, Ref: proc.History[0].Ref, At: state.StampOf(pageT0)},
+						state.Entry{ID: state.CommandID(proc.Key), Type: state.ConfirmOrderIssued, Ref: proc.History[0].Ref, At: state.StampOf(pageT0)})))
 				}
 			}
 			s.Commit()

@@ -818,7 +818,7 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 	}
 	for w := range b.all() {
 		for _, d := range w.decided {
-			p.metrics.match.Observe(max(0, d.Entry.At.Sub(d.Started).Seconds()))
+			p.metrics.match.Observe(max(0, d.Entry.At.Time().Sub(d.Started).Seconds()))
 			if d.Cause == nil {
 				p.log.Info(p.def.Logs.Deadline, p.def.Logs.Key, d.Key, "decision", d.Entry.Type)
 			} else {

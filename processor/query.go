@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -191,7 +192,7 @@ func (p *Processor[S]) List(ctx context.Context, keep func(Snapshot[S]) bool) ([
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Snapshot[S]) int { return a.Process.History[0].At.Compare(b.Process.History[0].At) })
+	slices.SortFunc(out, func(a, b Snapshot[S]) int { return cmp.Compare(a.Process.History[0].At, b.Process.History[0].At) })
 	return out, nil
 }
 

@@ -106,7 +106,7 @@ func TestDeadLettersAndSteps(t *testing.T) {
 	require.Equal(t, []state.Menu{{ID: "menu-a", Customer: true, Caterer: state.Declined}}, steps[1].Process.State.Menus)
 	require.Equal(t, "memory", steps[1].Source)
 	require.NotNil(t, steps[1].Deadline)
-	require.Equal(t, steps[0].Process.History[0].At.Add(cfg.Limits.Timeout), *steps[1].Deadline)
+	require.Equal(t, steps[0].Process.History[0].At.Time().Add(cfg.Limits.Timeout), *steps[1].Deadline)
 
 	_, ok, err = p.Steps(ctx, "never")
 	require.NoError(t, err)

@@ -338,7 +338,7 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 // emits for it, keyed by the process and to the commands topic unless the
 // definition says otherwise.
 func (p *Processor[S]) decide(w *work[S], proc *state.Process[S], d state.Entry, cause *state.Entry, rec *kgo.Record) {
-	dec := Decision[S]{Key: proc.Key, Entry: d, State: proc.State, Cause: cause, Record: rec, Started: proc.History[0].At}
+	dec := Decision[S]{Key: proc.Key, Entry: d, State: proc.State, Cause: cause, Record: rec, Started: proc.History[0].At.Time()}
 	for _, r := range p.def.Emit(dec) {
 		if r.Topic == "" {
 			r.Topic = p.cfg.Topics.Commands

@@ -29,11 +29,11 @@ func BenchmarkFold(b *testing.B) {
 			if i%3 == 1 {
 				e = catNo(fmt.Sprintf("k%d", i), fmt.Sprintf("menu-%d", i%10))
 			}
-			e.At = t0
+			e.At = state.StampOf(t0)
 			history = append(history, e)
 		}
 		last := catOK("last", "never-confirmed-by-customer")
-		last.At = t0
+		last.At = state.StampOf(t0)
 		history = append(history, last)
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			b.ReportAllocs()

@@ -349,14 +349,14 @@ func TestCateringRules(t *testing.T) {
 				require.Equal(t, s.want, out.Result, "step %d (%s %s)", i, s.ev.Type, s.ev.ID)
 				require.Equal(t, s.decisions, decisionTypes(out.Decisions), "step %d decisions", i)
 				for _, d := range out.Decisions {
-					require.Equal(t, now, d.At, "decision time")
+					require.Equal(t, state.StampOf(now), d.At, "decision time")
 					if d.Type == state.ConfirmOrderIssued {
 						issuedCount++
 						require.Equal(t, state.CommandID(orderKey), d.ID)
 					}
 				}
 				if out.Result == state.Applied {
-					require.Equal(t, now, out.Process.History[len(out.Process.History)-1-len(out.Decisions)].At)
+					require.Equal(t, state.StampOf(now), out.Process.History[len(out.Process.History)-1-len(out.Decisions)].At)
 				}
 				p = out.Process
 			}
@@ -395,12 +395,12 @@ func TestApplyToNilProcess(t *testing.T) {
 	require.False(t, out.Changed())
 
 	ev := cust("e1", "a")
-	ev.At = t0.Add(-24 * time.Hour) // the caller's time is overwritten with now
+	ev.At = state.StampOf(t0.Add(-24 * time.Hour)) // the caller's time is overwritten with now
 	out = m.Apply(nil, orderKey, ev, t0)
 	require.Equal(t, state.Applied, out.Result)
 	require.True(t, out.Changed())
 	require.Equal(t, orderKey, out.Process.Key)
-	require.Equal(t, []state.Entry{{ID: "e1", Type: state.CustomerConfirmedMenu, Ref: "a", At: t0}}, out.Process.History)
+	require.Equal(t, []state.Entry{{ID: "e1", Type: state.CustomerConfirmedMenu, Ref: "a", At: state.StampOf(t0)}}, out.Process.History)
 	require.Empty(t, out.Decisions)
 	d, ok := m.Deadline(out.Process)
 	require.True(t, ok)
@@ -413,7 +413,7 @@ func TestConfirmOrderDecision(t *testing.T) {
 	now := t0.Add(5 * time.Minute)
 	out := m.Apply(p, "order-7", catOK("e2", "menu-a"), now)
 	require.Equal(t, state.Applied, out.Result)
-	want := state.Entry{ID: state.CommandID("order-7"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: now}
+	want := state.Entry{ID: state.CommandID("order-7"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(now)}
 	require.Equal(t, []state.Entry{want}, out.Decisions)
 	require.Equal(t, want, out.Process.History[2])
 	require.Equal(t, state.Order{
@@ -449,7 +449,7 @@ func TestAdvanceDeadline(t *testing.T) {
 	require.Len(t, adv.Decisions, 1)
 	d := adv.Decisions[0]
 	require.Equal(t, state.MatchExpired, d.Type)
-	require.Equal(t, deadline, d.At)
+	require.Equal(t, state.StampOf(deadline), d.At)
 	require.NotEmpty(t, d.ID)
 	require.Equal(t, state.Expired, adv.Process.State.Status)
 	require.Equal(t, d, adv.Process.History[len(adv.Process.History)-1])
@@ -460,7 +460,7 @@ func TestAdvanceDeadline(t *testing.T) {
 	late := deadline.Add(17 * time.Minute)
 	adv2 := m.Advance(p, late)
 	require.NotNil(t, adv2)
-	require.Equal(t, late, adv2.Decisions[0].At)
+	require.Equal(t, state.StampOf(late), adv2.Decisions[0].At)
 
 	// Terminal and empty processes have nothing due.
 	require.Nil(t, m.Advance(adv.Process, deadline.Add(time.Hour)))

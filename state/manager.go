@@ -17,8 +17,27 @@ type Entry struct {
 	ID   string
 	Type string
 	Ref  string
-	At   time.Time
+	At   Stamp
 }
+
+// Stamp is a point in time as Unix nanoseconds: what an Entry keeps of a
+// time.Time. It takes 8 bytes where a time.Time takes 24 (a location pointer
+// among them): 16 B less per entry of every live history, and one pointer
+// less for the GC to scan. Its range is 1677-09-21 to 2262-04-11 (UTC); see
+// InStampRange.
+type Stamp int64
+
+// StampOf is t as a Stamp; t must be in range (InStampRange).
+func StampOf(t time.Time) Stamp { return Stamp(t.UnixNano()) }
+
+// Time is s as a time.Time in UTC.
+func (s Stamp) Time() time.Time { return time.Unix(0, int64(s)).UTC() }
+
+// String is s in RFC 3339 with nanoseconds, in UTC.
+func (s Stamp) String() string { return s.Time().Format(time.RFC3339Nano) }
+
+// InStampRange reports whether t is a Stamp without loss.
+func InStampRange(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t) }
 
 // Projection folds a history into a state S. It reads the way
 // RailsEventStore's Projection.init(...).when(...) does:
@@ -218,10 +237,10 @@ func (m *Manager[S]) Apply(p *Process[S], key string, ev Entry, now time.Time) O
 		out.Result = RejectedHistoryFull
 		return out
 	}
-	ev.At = now
+	ev.At = StampOf(now)
 	next := m.append(p, ev)
 	if d, ok := m.def.Decide(key, next.State, ev, now); ok {
-		d.At = now
+		d.At = ev.At
 		next = m.append(next, d)
 		out.Decisions = append(out.Decisions, d)
 	}
@@ -237,7 +256,7 @@ func (m *Manager[S]) Advance(p *Process[S], now time.Time) *Outcome[S] {
 		return nil
 	}
 	d := m.def.Expire(p.Key, p.State, now)
-	d.At = now
+	d.At = StampOf(now)
 	return &Outcome[S]{Process: m.append(p, d), Decisions: []Entry{d}}
 }
 
@@ -250,7 +269,7 @@ func (m *Manager[S]) Deadline(p *Process[S]) (time.Time, bool) {
 	if len(p.History) == 0 || m.def.Terminal(p.State) {
 		return time.Time{}, false
 	}
-	return p.History[0].At.Add(m.limits.Timeout), true
+	return p.History[0].At.Time().Add(m.limits.Timeout), true
 }
 
 // Ended is when p became terminal (the time of its last entry, the
@@ -259,7 +278,7 @@ func (m *Manager[S]) Ended(p *Process[S]) (time.Time, bool) {
 	if len(p.History) == 0 || !m.def.Terminal(p.State) {
 		return time.Time{}, false
 	}
-	return p.History[len(p.History)-1].At, true
+	return p.History[len(p.History)-1].At.Time(), true
 }
 
 // Forget reports whether p is terminal and its retention has run out at now,

@@ -29,8 +29,8 @@ func benchEvent(b *testing.B) (key, value []byte) {
 func benchHistory() []state.Entry {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)
 	return []state.Entry{
-		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: state.CustomerConfirmedMenu, Ref: "menu-vegetarian-3", At: at},
-		{ID: "9d1f2a3b-7c4e-4f60-8a21-5e6b7c8d9e0f", Type: state.CatererConfirmedMenu, Ref: "menu-classic-1", At: at.Add(time.Minute)},
+		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: state.CustomerConfirmedMenu, Ref: "menu-vegetarian-3", At: state.StampOf(at)},
+		{ID: "9d1f2a3b-7c4e-4f60-8a21-5e6b7c8d9e0f", Type: state.CatererConfirmedMenu, Ref: "menu-classic-1", At: state.StampOf(at.Add(time.Minute))},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -80,7 +81,7 @@ func EncodeProcess(orderID string, history []state.Entry) []byte {
 		b = append(b, entAt...)
 		// RFC3339Nano in UTC writes only digits, '-', ':', 'T', '.' and 'Z':
 		// nothing json.Marshal would escape.
-		b = e.At.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = e.At.Time().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, entClose...)
 	}
 	return append(b, recClose...)
@@ -173,23 +174,28 @@ func decodeProcessSlow(key, value []byte) (string, []state.Entry, error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("process record for order %q: history[%d].at: %w", w.OrderID, i, err)
 		}
-		// Records are written in UTC; a time whose UTC year leaves 0001-9999
-		// could not be written back.
-		if y := at.UTC().Year(); y < 1 || y > 9999 {
-			return "", nil, fmt.Errorf("process record for order %q: history[%d].at %q is outside years 0001-9999 in UTC", w.OrderID, i, e.At)
+		// An entry keeps its time as Unix nanoseconds (state.Stamp).
+		if !state.InStampRange(at) {
+			return "", nil, fmt.Errorf("process record for order %q: history[%d].at %q is outside %s to %s, the range of an entry's time", w.OrderID, i, e.At, stampMin, stampMax)
 		}
 		if e.ID == "" || e.Type == "" {
 			return "", nil, fmt.Errorf("process record for order %q: history[%d] needs an id and a type", w.OrderID, i)
 		}
-		h[i] = state.Entry{ID: e.ID, Type: e.Type, Ref: e.MenuID, At: at}
+		h[i] = state.Entry{ID: e.ID, Type: e.Type, Ref: e.MenuID, At: state.StampOf(at)}
 	}
 	return w.OrderID, h, nil
 }
 
+// stampMin and stampMax are the ends of state.Stamp's range, for errors.
+var (
+	stampMin = time.Unix(0, math.MinInt64).UTC().Format(time.RFC3339Nano)
+	stampMax = time.Unix(0, math.MaxInt64).UTC().Format(time.RFC3339Nano)
+)
+
 // decodeProcessFast reads exactly the shape EncodeProcess writes: schema 1,
 // the keys in that order, no whitespace, strings without escapes or control
 // characters and in valid UTF-8, `at` as YYYY-MM-DDTHH:MM:SS[.f…]Z in years
-// 0001-9999, non-empty id and type, order_id equal to key. ok is false on any
+// 1678-2261, non-empty id and type, order_id equal to key. ok is false on any
 // deviation; the caller then decodes with decodeProcessSlow. On such input
 // json.Unmarshal yields the very same strings (verbatim) and time.Parse the
 // same times (time.Date in UTC), so the result is decodeProcessSlow's.
@@ -251,7 +257,7 @@ func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
 			e.Type = str(typ)
 		}
 		e.Ref = str(menu)
-		e.At = t
+		e.At = state.StampOf(t)
 		return true
 	}
 	if n <= len(short) {
@@ -388,8 +394,9 @@ func plainJSONString(b []byte) bool {
 }
 
 // parseAtFast parses YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS.fZ with 1
-// to 9 fraction digits, in years 0001-9999, as time.Parse(time.RFC3339Nano)
-// does. ok is false for anything else, valid or not.
+// to 9 fraction digits, in years 1678-2261 (wholly inside state.Stamp's
+// range), as time.Parse(time.RFC3339Nano) does. ok is false for anything
+// else, valid or not.
 func parseAtFast(b []byte) (time.Time, bool) {
 	if len(b) < len("2006-01-02T15:04:05Z") || len(b) > maxAtLen || b[len(b)-1] != 'Z' ||
 		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
@@ -401,7 +408,7 @@ func parseAtFast(b []byte) (time.Time, bool) {
 	hour := digits(b[11:13])
 	minute := digits(b[14:16])
 	sec := digits(b[17:19])
-	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+	if year < 1678 || year > 2261 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return time.Time{}, false
 	}

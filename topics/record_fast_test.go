@@ -3,6 +3,7 @@ package topics
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 func encodeProcessRef(orderID string, history []state.Entry) []byte {
 	w := wireRecord{Schema: RecordSchema, OrderID: orderID, History: make([]wireEntry, len(history))}
 	for i, e := range history {
-		w.History[i] = wireEntry{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: e.At.UTC().Format(time.RFC3339Nano)}
+		w.History[i] = wireEntry{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: e.At.Time().Format(time.RFC3339Nano)}
 	}
 	b, err := json.Marshal(w)
 	if err != nil {
@@ -34,9 +35,8 @@ type fataler interface {
 }
 
 // checkDecodeSame fails unless DecodeProcess and decodeProcessSlow give the
-// same results for (key, value): order id, history (times equal as values,
-// in the same location, printed the same), the same error message, and the
-// same slice capacity.
+// same results for (key, value): order id, history, the same error
+// message, and the same slice capacity.
 func checkDecodeSame(t fataler, key, value []byte) {
 	t.Helper()
 	id1, h1, err1 := DecodeProcess(key, value)
@@ -56,20 +56,18 @@ func checkDecodeSame(t fataler, key, value []byte) {
 		if a.ID != b.ID || a.Type != b.Type || a.Ref != b.Ref {
 			t.Fatalf("key %q value %q: history[%d] = %+v, slow %+v", key, value, i, a, b)
 		}
-		if !a.At.Equal(b.At) || a.At != b.At || a.At.Location().String() != b.At.Location().String() ||
-			a.At.String() != b.At.String() {
-			t.Fatalf("key %q value %q: history[%d].At = %v (%s), slow %v (%s)",
-				key, value, i, a.At, a.At.Location(), b.At, b.At.Location())
+		if a.At != b.At {
+			t.Fatalf("key %q value %q: history[%d].At = %v, slow %v", key, value, i, a.At, b.At)
 		}
 	}
 }
 
 func FuzzProcessFastEqualsSlow(f *testing.F) {
 	h := []state.Entry{
-		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
-		{ID: "e2", Type: "CatererConfirmedMenu", Ref: "", At: time.Date(2026, 11, 25, 10, 0, 1, 0, time.UTC)},
-		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", Ref: "menu-a", At: time.Date(2024, 2, 29, 23, 59, 59, 100, time.UTC)},
-		{ID: "x", Type: "SomethingElse", Ref: "café", At: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
+		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: state.StampOf(time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC))},
+		{ID: "e2", Type: "CatererConfirmedMenu", Ref: "", At: state.StampOf(time.Date(2026, 11, 25, 10, 0, 1, 0, time.UTC))},
+		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", Ref: "menu-a", At: state.StampOf(time.Date(2024, 2, 29, 23, 59, 59, 100, time.UTC))},
+		{ID: "x", Type: "SomethingElse", Ref: "café", At: state.StampOf(time.Unix(0, math.MinInt64))},
 	}
 	for i := 1; i <= len(h); i++ {
 		f.Add([]byte("42"), EncodeProcess("42", h[:i]))
@@ -79,6 +77,9 @@ func FuzzProcessFastEqualsSlow(f *testing.F) {
 	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"2026-11-25T10:00:00.5Z"}]} `))
 	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"2026-02-29T10:00:00Z"}]}`))
 	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"0000-01-01T00:00:00Z"}]}`))
+	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"1677-09-21T00:12:43.145224191Z"}]}`))
+	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"2262-04-11T23:47:16.854775807Z"}]}`))
+	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"2262-04-11T23:47:16.854775808Z"}]}`))
 	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"2026-11-25T10:00:00.1234567891Z"}]}`))
 	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"2026-11-25t10:00:00z"}]}`))
 	f.Add([]byte("42"), []byte(`{"schema":1,"order_id":"42","history":[{"id":"e1","type":"t","menu_id":"m","at":"2026-11-25T24:00:00Z"}]}`))
@@ -98,16 +99,19 @@ func FuzzProcessFastEqualsSlow(f *testing.F) {
 // FuzzEncodeProcess checks EncodeProcess against json.Marshal for arbitrary
 // strings and times, and the two decoders against each other on the result.
 func FuzzEncodeProcess(f *testing.F) {
-	f.Add("42", "e1", "CustomerConfirmedMenu", "menu-a", int64(1764064800), int64(123456789), 0)
-	f.Add("café", "\u2028<&>", "t\"\\", "\xff\xed\xa0\x80", int64(-62135596800), int64(0), 3600)
-	f.Add("\x00\x1f\x7f", "\b\f\n\r\t", "🍰", "", int64(253402300799), int64(999999999), -46800)
-	f.Add("", "", "", "", int64(253402300800), int64(1), 1)
-	f.Add("o", "i", "t", "m", int64(-62135596801), int64(5e8), -1)
-	f.Fuzz(func(t *testing.T, orderID, id, typ, menu string, sec, nsec int64, offset int) {
-		loc := time.FixedZone("Z", offset%(100*3600))
+	f.Add("42", "e1", "CustomerConfirmedMenu", "menu-a", int64(1764064800), int64(123456789))
+	f.Add("café", "\u2028<&>", "t\"\\", "\xff\xed\xa0\x80", int64(-9223372037), int64(145224192)) // the earliest Stamp
+	f.Add("\x00\x1f\x7f", "\b\f\n\r\t", "🍰", "", int64(9223372036), int64(854775807))             // the latest
+	f.Add("", "", "", "", int64(-1), int64(999999999))
+	f.Add("o", "i", "t", "m", int64(0), int64(5e8))
+	f.Fuzz(func(t *testing.T, orderID, id, typ, menu string, sec, nsec int64) {
+		at := time.Unix(sec, nsec)
+		if !state.InStampRange(at) {
+			t.Skip("not an entry's time")
+		}
 		h := []state.Entry{
-			{ID: id, Type: typ, Ref: menu, At: time.Unix(sec, nsec).In(loc)},
-			{ID: menu, Type: id, Ref: typ, At: time.Unix(sec/7, nsec/3)},
+			{ID: id, Type: typ, Ref: menu, At: state.StampOf(at)},
+			{ID: menu, Type: id, Ref: typ, At: state.StampOf(time.Unix(sec/7, nsec/3))},
 		}
 		got, want := EncodeProcess(orderID, h), encodeProcessRef(orderID, h)
 		if string(got) != string(want) {
@@ -139,43 +143,26 @@ func drawString(rt *rapid.T, label string) string {
 	return strings.Join(parts, "")
 }
 
-var testLocations = func() []*time.Location {
-	locs := []*time.Location{time.UTC, time.Local, time.FixedZone("CET", 3600),
-		time.FixedZone("", -13*3600-30*60), time.FixedZone("X", 59)}
-	for _, name := range []string{"America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe"} {
-		if l, err := time.LoadLocation(name); err == nil {
-			locs = append(locs, l)
-		}
-	}
-	return locs
-}()
-
-func drawTime(rt *rapid.T, label string) time.Time {
-	var sec int64
+// drawStamp draws an entry's time: around now, anywhere in Stamp's range,
+// or at its edges and the edges of the fast path's years (1678-2261).
+func drawStamp(rt *rapid.T, label string) state.Stamp {
 	switch rapid.IntRange(0, 3).Draw(rt, label+"Range") {
-	case 0: // around now
-		sec = rapid.Int64Range(1.7e9, 1.9e9).Draw(rt, label+"Sec")
-	case 1: // years 0001-9999
-		sec = rapid.Int64Range(-62135596800, 253402300799).Draw(rt, label+"Sec")
-	case 2: // the edges of years 0001-9999 in UTC
-		sec = rapid.SampledFrom([]int64{-62135596801, -62135596800, -62135596799,
-			253402300798, 253402300799, 253402300800}).Draw(rt, label+"Sec")
-	default: // anything
-		sec = rapid.Int64Range(-1e13, 1e13).Draw(rt, label+"Sec")
+	case 0: // around now, to the millisecond or the nanosecond
+		ns := rapid.Int64Range(1.7e18, 1.9e18).Draw(rt, label+"Ns")
+		if rapid.Bool().Draw(rt, label+"Ms") {
+			ns -= ns % 1e6
+		}
+		return state.Stamp(ns)
+	case 1: // anywhere
+		return state.Stamp(rapid.Int64().Draw(rt, label+"Ns"))
+	case 2: // the edges of the range
+		return state.Stamp(rapid.SampledFrom([]int64{math.MinInt64, math.MinInt64 + 1, -1, 0, 1,
+			math.MaxInt64 - 1, math.MaxInt64}).Draw(rt, label+"Ns"))
 	}
-	var nsec int64
-	switch rapid.IntRange(0, 2).Draw(rt, label+"NsecKind") {
-	case 1:
-		nsec = rapid.Int64Range(0, 999).Draw(rt, label+"Nsec") * 1e6
-	case 2:
-		nsec = rapid.Int64Range(0, 999999999).Draw(rt, label+"Nsec")
-	}
-	t := time.Unix(sec, nsec).In(rapid.SampledFrom(testLocations).Draw(rt, label+"Loc"))
-	if rapid.Bool().Draw(rt, label+"Mono") {
-		// A monotonic reading, as time.Now() carries.
-		t = time.Now().Add(time.Duration(rapid.Int64Range(-1e12, 1e12).Draw(rt, label+"Add")))
-	}
-	return t
+	// the edges of the fast path's years
+	edges := []time.Time{time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e := rapid.SampledFrom(edges).Draw(rt, label+"Edge")
+	return state.StampOf(e.Add(time.Duration(rapid.Int64Range(-1e9, 1e9).Draw(rt, label+"Off"))))
 }
 
 func TestEncodeProcessEqualsMarshal(t *testing.T) {
@@ -188,7 +175,7 @@ func TestEncodeProcessEqualsMarshal(t *testing.T) {
 				ID:   drawString(rt, fmt.Sprintf("id%d", i)),
 				Type: rapid.OneOf(rapid.SampledFrom([]string{state.CustomerConfirmedMenu, state.CatererConfirmedMenu, state.CatererDeclinedMenu, state.ConfirmOrderIssued, state.MatchExpired}), rapid.Custom(func(rt *rapid.T) string { return drawString(rt, "type") })).Draw(rt, fmt.Sprintf("type%d", i)),
 				Ref:  drawString(rt, fmt.Sprintf("menu%d", i)),
-				At:   drawTime(rt, fmt.Sprintf("at%d", i)),
+				At:   drawStamp(rt, fmt.Sprintf("at%d", i)),
 			}
 		}
 		got, want := EncodeProcess(orderID, h), encodeProcessRef(orderID, h)
@@ -202,7 +189,7 @@ func TestEncodeProcessEqualsMarshal(t *testing.T) {
 }
 
 // TestDecodeProcessFastPathTaken: the records the service writes (plain ids
-// and menus, times in years 0001-9999) are read by the fast path, not by
+// and menus, times in years 1678-2261) are read by the fast path, not by
 // json.Unmarshal.
 func TestDecodeProcessFastPathTaken(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
@@ -213,8 +200,7 @@ func TestDecodeProcessFastPathTaken(t *testing.T) {
 				ID:   rapid.StringMatching(`[a-f0-9-]{1,36}`).Draw(rt, "id"),
 				Type: rapid.StringMatching(`[A-Za-z]{1,30}`).Draw(rt, "type"),
 				Ref:  rapid.StringMatching(`[a-z0-9-]{0,20}|[a-zé€🍰]{0,5}`).Draw(rt, "menu"),
-				At: time.Unix(rapid.Int64Range(-62135596800, 253402300799).Draw(rt, "sec"),
-					rapid.Int64Range(0, 999999999).Draw(rt, "nsec")).In(rapid.SampledFrom(testLocations).Draw(rt, "loc")),
+				At:   state.Stamp(rapid.Int64Range(fastFirst, fastLast).Draw(rt, "ns")),
 			}
 		}
 		v := EncodeProcess(orderID, h)
@@ -225,8 +211,15 @@ func TestDecodeProcessFastPathTaken(t *testing.T) {
 	})
 }
 
+// The first and last nanosecond of the fast path's years, 1678-2261.
+var (
+	fastFirst = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	fastLast  = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano() - 1
+)
+
 // TestParseAtFast compares the fixed-layout time parser with time.Parse on
-// every day of some years and on malformed times.
+// every day of some years and on malformed times, and checks that it takes
+// every time of the years 1678-2261 and none outside.
 func TestParseAtFast(t *testing.T) {
 	check := func(s string) {
 		t.Helper()
@@ -239,11 +232,14 @@ func TestParseAtFast(t *testing.T) {
 			t.Fatalf("parseAtFast(%q) = %v; time.Parse = %v, %v", s, got, want, err)
 		}
 	}
-	for _, y := range []int{1, 4, 100, 1900, 2000, 2023, 2024, 2100, 9999} {
+	for _, y := range []int{1, 1677, 1678, 1900, 2000, 2023, 2024, 2100, 2261, 2262, 9999} {
 		for d := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == y; d = d.AddDate(0, 0, 1) {
 			check(d.Format(time.RFC3339Nano))
 			check(d.Add(86399*time.Second + 999999999).Format(time.RFC3339Nano))
 			check(d.Add(time.Millisecond * 10).Format(time.RFC3339Nano))
+			if _, ok := parseAtFast([]byte(d.Format(time.RFC3339Nano))); ok != (y >= 1678 && y <= 2261) {
+				t.Fatalf("parseAtFast(%s): ok = %v", d.Format(time.RFC3339Nano), ok)
+			}
 		}
 	}
 	for _, s := range []string{

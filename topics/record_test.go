@@ -12,10 +12,10 @@ import (
 func sampleHistory() []state.Entry {
 	paris := time.FixedZone("CET", 3600)
 	return []state.Entry{
-		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
-		{ID: "e2", Type: "CatererDeclinedMenu", Ref: "", At: time.Date(2026, 11, 25, 11, 0, 0, 1, paris)},
-		{ID: "e3", Type: "CatererConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 1, 999999999, time.Local)},
-		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 2, 0, time.UTC)},
+		{ID: "0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: state.StampOf(time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC))},
+		{ID: "e2", Type: "CatererDeclinedMenu", Ref: "", At: state.StampOf(time.Date(2026, 11, 25, 11, 0, 0, 1, paris))},
+		{ID: "e3", Type: "CatererConfirmedMenu", Ref: "menu-a", At: state.StampOf(time.Date(2026, 11, 25, 10, 0, 1, 999999999, time.Local))},
+		{ID: state.CommandID("42"), Type: "ConfirmOrderIssued", Ref: "menu-a", At: state.StampOf(time.Date(2026, 11, 25, 10, 0, 2, 0, time.UTC))},
 	}
 }
 
@@ -35,14 +35,8 @@ func TestProcessRoundTrip(t *testing.T) {
 		}
 		for i := range in {
 			g, w := got[i], in[i]
-			if g.ID != w.ID || g.Type != w.Type || g.Ref != w.Ref || !g.At.Equal(w.At) {
+			if g != w {
 				t.Errorf("history[%d] = %+v, want %+v", i, g, w)
-			}
-			if g.At.Nanosecond() != w.At.Nanosecond() {
-				t.Errorf("history[%d].At lost nanoseconds: %v vs %v", i, g.At, w.At)
-			}
-			if g.At.Location() != time.UTC {
-				t.Errorf("history[%d].At location = %v, want UTC", i, g.At.Location())
 			}
 		}
 		// Encoding what was decoded gives the same bytes.
@@ -54,8 +48,8 @@ func TestProcessRoundTrip(t *testing.T) {
 
 func TestProcessGolden(t *testing.T) {
 	h := []state.Entry{
-		{ID: "e1", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)},
-		{ID: "e2", Type: "CatererConfirmedMenu", Ref: "", At: time.Date(2026, 11, 25, 11, 0, 0, 0, time.FixedZone("CET", 3600))},
+		{ID: "e1", Type: "CustomerConfirmedMenu", Ref: "menu-a", At: state.StampOf(time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC))},
+		{ID: "e2", Type: "CatererConfirmedMenu", Ref: "", At: state.StampOf(time.Date(2026, 11, 25, 11, 0, 0, 0, time.FixedZone("CET", 3600)))},
 	}
 	got := string(EncodeProcess("42", h))
 	want := `{"schema":1,"order_id":"42","history":[` +
@@ -88,7 +82,7 @@ func TestProcessGolden(t *testing.T) {
   {"id":"b","type":"CatererConfirmedMenu","menu_id":"menu-a","at":"2026-11-25T10:00:01Z"},
   {"id":"` + state.CommandID("42") + `","type":"ConfirmOrderIssued","menu_id":"menu-a","at":"2026-11-25T10:00:01.5Z"}]}`
 	id, hist, err := DecodeProcess([]byte("42"), []byte(domain))
-	if err != nil || id != "42" || len(hist) != 3 || hist[2].Type != "ConfirmOrderIssued" || hist[2].At.Nanosecond() != 500_000_000 {
+	if err != nil || id != "42" || len(hist) != 3 || hist[2].Type != "ConfirmOrderIssued" || hist[2].At.Time().Nanosecond() != 500_000_000 {
 		t.Fatalf("docs/contract.md example: %q %+v %v", id, hist, err)
 	}
 }
@@ -173,7 +167,7 @@ func TestDecodeProcessAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h[0].Ref != "" || !h[0].At.Equal(time.Date(2026, 11, 25, 10, 0, 0, 5e8, time.UTC)) {
+	if h[0].Ref != "" || h[0].At != state.StampOf(time.Date(2026, 11, 25, 10, 0, 0, 5e8, time.UTC)) {
 		t.Fatalf("got %+v", h[0])
 	}
 }

@@ -131,7 +131,7 @@ func TestSchemasNameTheFieldsTheCodeWrites(t *testing.T) {
 	eq(t, "command properties", keysOf(co["properties"].(map[string]any)), objectKeys(t, cmd))
 	eq(t, "command required", stringsOf(t, co["required"]), objectKeys(t, cmd))
 
-	rec := topics.EncodeProcess("42", []state.Entry{{ID: "e", Type: state.CustomerConfirmedMenu, Ref: "m", At: time.Now()}})
+	rec := topics.EncodeProcess("42", []state.Entry{{ID: "e", Type: state.CustomerConfirmedMenu, Ref: "m", At: state.StampOf(time.Now())}})
 	pr := readSchema(t, recordSchema)
 	eq(t, "record properties", keysOf(pr["properties"].(map[string]any)), objectKeys(t, rec))
 	var top struct{ History []json.RawMessage }
@@ -250,7 +250,7 @@ func TestSchemasAcceptWhatTheServiceWrites(t *testing.T) {
 			decided := func(out state.Outcome[state.Order], cause *state.Entry, rec *kgo.Record) {
 				t.Helper()
 				for i, d := range out.Decisions {
-					dec := processor.Decision[state.Order]{Key: sc.key, Entry: d, State: out.Process.State, Started: out.Process.History[0].At}
+					dec := processor.Decision[state.Order]{Key: sc.key, Entry: d, State: out.Process.State, Started: out.Process.History[0].At.Time()}
 					if i == len(out.Decisions)-1 && out.Result == state.Applied {
 						dec.Cause, dec.Record = cause, rec
 					}
@@ -469,7 +469,7 @@ type recordCase struct {
 // Why the schema and the code may disagree on a process record.
 const (
 	gapGoTime   = "Go's time parser differs from RFC 3339"
-	gapUTCYear  = "the service reads only UTC years 0001-9999"
+	gapStamp    = "the service reads only the times an entry can hold: Unix nanoseconds in an int64"
 	gapLenient  = "encoding/json is lenient where the schema is exact"
 	gapOwnTypes = "the schema lists the types the service writes; the decoder reads any, the fold ignores them"
 	gapRecKey   = "the schema cannot see the record key"
@@ -522,8 +522,11 @@ func TestRecordSchemaAgreesWithDecodeProcess(t *testing.T) {
 		{name: "at comma fraction", value: at("2026-11-25T10:00:00,5Z"), gap: gapGoTime},
 		{name: "at offset +24:00", value: at("2026-11-25T10:00:00+24:00"), gap: gapGoTime},
 		{name: "at leap second", value: at("2026-12-31T23:59:60Z"), reject: "second out of range", gap: gapGoTime},
-		{name: "at year 0000", value: at("0000-06-01T00:00:00Z"), reject: "outside years 0001-9999", gap: gapUTCYear},
-		{name: "at year 0001 before UTC", value: at("0001-01-01T00:30:00+01:00"), reject: "outside years 0001-9999", gap: gapUTCYear},
+		{name: "at year 0000", value: at("0000-06-01T00:00:00Z"), reject: "is outside 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z", gap: gapStamp},
+		{name: "at year 0001", value: at("0001-01-01T00:30:00+01:00"), reject: "is outside 1677-09-21", gap: gapStamp},
+		{name: "at 1 ns before the earliest", value: at("1677-09-21T00:12:43.145224191Z"), reject: "is outside 1677-09-21", gap: gapStamp},
+		{name: "at 1 ns after the latest", value: at("2262-04-11T23:47:16.854775808Z"), reject: "is outside 1677-09-21", gap: gapStamp},
+		{name: "at year 9999", value: at("9999-12-31T23:59:59.999999999Z"), reject: "is outside 1677-09-21", gap: gapStamp},
 		{name: "schema 1.0", value: `{"schema":1.0,"order_id":"42","history":[` + ent + `]}`, reject: "not valid JSON", gap: gapLenient},
 		{name: "keys in another case", value: `{"Schema":1,"ORDER_ID":"42","History":[` + ent + `]}`, gap: gapLenient},
 		{name: "menu_id null", value: rec(`{"id":"e1","type":"MatchExpired","menu_id":null,"at":"2026-11-25T10:00:00Z"}`), gap: gapLenient},

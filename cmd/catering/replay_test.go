@@ -52,13 +52,13 @@ func TestReplay(t *testing.T) {
 	cl := newClient(t, e.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	writeProcess(t, cl, e.names.Changelog, "42", []state.Entry{
-		{ID: "e1", Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: t0},
-		{ID: "e2", Type: state.CatererDeclinedMenu, Ref: "menu-b", At: t0.Add(time.Minute)},
-		{ID: "e3", Type: state.CatererConfirmedMenu, Ref: "menu-a", At: t0.Add(2 * time.Minute)},
-		{ID: state.CommandID("42"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: t0.Add(2 * time.Minute)},
+		{ID: "e1", Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: state.StampOf(t0)},
+		{ID: "e2", Type: state.CatererDeclinedMenu, Ref: "menu-b", At: state.StampOf(t0.Add(time.Minute))},
+		{ID: "e3", Type: state.CatererConfirmedMenu, Ref: "menu-a", At: state.StampOf(t0.Add(2 * time.Minute))},
+		{ID: state.CommandID("42"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(t0.Add(2 * time.Minute))},
 	})
-	writeProcess(t, cl, e.names.Changelog, "43", []state.Entry{{ID: "e5", Type: state.CustomerConfirmedMenu, Ref: "m", At: t0}})
-	writeProcess(t, cl, e.names.Changelog, "44", []state.Entry{{ID: "e6", Type: state.CustomerConfirmedMenu, Ref: "m", At: t0}})
+	writeProcess(t, cl, e.names.Changelog, "43", []state.Entry{{ID: "e5", Type: state.CustomerConfirmedMenu, Ref: "m", At: state.StampOf(t0)}})
+	writeProcess(t, cl, e.names.Changelog, "44", []state.Entry{{ID: "e6", Type: state.CustomerConfirmedMenu, Ref: "m", At: state.StampOf(t0)}})
 	writeProcess(t, cl, e.names.Changelog, "44", nil)
 	args := []string{"replay", "--brokers", e.addr, "--changelog-topic", e.names.Changelog}
 

@@ -149,7 +149,7 @@ func view(p *state.Process[state.Order], m *state.Manager[state.Order], changelo
 		v.Menus = append(v.Menus, menuView{MenuID: mn.ID, Customer: mn.Customer, Caterer: mn.Caterer.String()})
 	}
 	for _, e := range p.History {
-		v.History = append(v.History, entryView{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: timestamp(e.At)})
+		v.History = append(v.History, entryView{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: timestamp(e.At.Time())})
 	}
 	if d, ok := m.Deadline(p); ok {
 		v.ExpiresAt = timestamp(d)

@@ -386,7 +386,7 @@ func TestVerifyChangelogStaleRecord(t *testing.T) {
 	_, history, err := topics.DecodeProcess(latest.Key, latest.Value)
 	require.NoError(t, err)
 	require.Equal(t, "ConfirmOrderIssued", history[len(history)-1].Type)
-	stale := append(slices.Clone(history[:1]), state.Entry{ID: "stale-expiry", Type: state.MatchExpired, At: time.Now().UTC()})
+	stale := append(slices.Clone(history[:1]), state.Entry{ID: "stale-expiry", Type: state.MatchExpired, At: state.StampOf(time.Now().UTC())})
 	txn := newClient(t, e.addr, kgo.TransactionalID("stale-"+n.Changelog), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	transact(t, txn, true, &kgo.Record{Topic: n.Changelog, Partition: latest.Partition, Key: []byte("s1"), Value: topics.EncodeProcess("s1", stale)})
 

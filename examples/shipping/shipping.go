@@ -106,7 +106,7 @@ type Command struct {
 }
 
 func emit(d processor.Decision[Shipment]) []*kgo.Record {
-	c := Command{CommandID: d.Entry.ID, OrderID: d.Key, IssuedAt: d.Entry.At}
+	c := Command{CommandID: d.Entry.ID, OrderID: d.Key, IssuedAt: d.Entry.At.Time()}
 	switch d.Entry.Type {
 	case ShipmentOrdered:
 		c.Type, c.CausationID = "ShipOrder", d.Cause.ID

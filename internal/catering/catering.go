@@ -58,7 +58,7 @@ func emit(d processor.Decision[state.Order]) []*kgo.Record {
 		return nil
 	}
 	// The decision's id is state.CommandID(key): the command's id.
-	c := topics.NewConfirmOrderWithID(d.Entry.ID, d.Key, d.Entry.Ref, d.Cause.ID, d.Entry.At)
+	c := topics.NewConfirmOrderWithID(d.Entry.ID, d.Key, d.Entry.Ref, d.Cause.ID, d.Entry.At.Time())
 	return []*kgo.Record{{
 		Key:     []byte(d.Key),
 		Value:   c.Encode(),

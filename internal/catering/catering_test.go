@@ -36,7 +36,7 @@ func TestEmit(t *testing.T) {
 	at := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
 	cause := state.Entry{ID: "e-9", Type: state.CustomerConfirmedMenu, Ref: "menu-a"}
 	rs := emit(processor.Decision[state.Order]{Key: "42", Cause: &cause,
-		Entry: state.Entry{ID: state.CommandID("42"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: at}})
+		Entry: state.Entry{ID: state.CommandID("42"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(at)}})
 	require.Len(t, rs, 1)
 	require.Equal(t, "42", string(rs[0].Key))
 	require.Equal(t, []kgo.RecordHeader{{Key: "type", Value: []byte("ConfirmOrder")}}, rs[0].Headers)
@@ -45,7 +45,7 @@ func TestEmit(t *testing.T) {
 	require.Equal(t, topics.NewConfirmOrder("42", "menu-a", "e-9", at), c)
 
 	require.Empty(t, emit(processor.Decision[state.Order]{Key: "42",
-		Entry: state.Entry{ID: "x", Type: state.MatchExpired, At: at}}), "an expiry emits nothing")
+		Entry: state.Entry{ID: "x", Type: state.MatchExpired, At: state.StampOf(at)}}), "an expiry emits nothing")
 }
 
 func TestWhyPending(t *testing.T) {
@@ -84,11 +84,11 @@ func TestSteps(t *testing.T) {
 	require.NoError(t, err)
 	at := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
 	h := []state.Entry{
-		{ID: "c1", Type: state.CustomerConfirmedMenu, Ref: "menu-b", At: at},
-		{ID: "k1", Type: state.CatererDeclinedMenu, Ref: "menu-b", At: at.Add(time.Minute)},
-		{ID: "c2", Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: at.Add(2 * time.Minute)},
-		{ID: "k2", Type: state.CatererConfirmedMenu, Ref: "menu-a", At: at.Add(3 * time.Minute)},
-		{ID: state.CommandID("42"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: at.Add(3 * time.Minute)},
+		{ID: "c1", Type: state.CustomerConfirmedMenu, Ref: "menu-b", At: state.StampOf(at)},
+		{ID: "k1", Type: state.CatererDeclinedMenu, Ref: "menu-b", At: state.StampOf(at.Add(time.Minute))},
+		{ID: "c2", Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: state.StampOf(at.Add(2 * time.Minute))},
+		{ID: "k2", Type: state.CatererConfirmedMenu, Ref: "menu-a", At: state.StampOf(at.Add(3 * time.Minute))},
+		{ID: state.CommandID("42"), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(at.Add(3 * time.Minute))},
 	}
 	var snaps []processor.Snapshot[state.Order]
 	for i := range h {

@@ -46,11 +46,11 @@ type ProcessView struct {
 func View(s processor.Snapshot[state.Order]) ProcessView {
 	proc, o := s.Process, s.Process.State
 	v := ProcessView{OrderID: proc.Key, Status: s.Status, ConfirmedMenu: o.ConfirmedMenu(),
-		CommandID: o.CommandID(), Partition: s.Partition, Source: s.Source, StartedAt: proc.History[0].At,
+		CommandID: o.CommandID(), Partition: s.Partition, Source: s.Source, StartedAt: proc.History[0].At.Time(),
 		Deadline: s.Deadline, EndedAt: s.EndedAt, ForgetAt: s.ForgetAt}
 	v.Menus = menuViews(o)
 	for _, e := range proc.History {
-		v.History = append(v.History, EntryView{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: e.At})
+		v.History = append(v.History, EntryView{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: e.At.Time()})
 	}
 	if s.Deadline != nil {
 		v.Missing, v.WhyPending = missing(o), whyPending(o)
@@ -174,7 +174,7 @@ func (q Queries) Order(ctx context.Context, orderID string) (ProcessView, bool, 
 // keep is f as a predicate on snapshots, at processing time now.
 func (f Filter) keep(now time.Time) func(processor.Snapshot[state.Order]) bool {
 	return func(s processor.Snapshot[state.Order]) bool {
-		return (f.Status == "" || s.Status == f.Status) && now.Sub(s.Process.History[0].At) >= f.OlderThan
+		return (f.Status == "" || s.Status == f.Status) && now.Sub(s.Process.History[0].At.Time()) >= f.OlderThan
 	}
 }
 
@@ -264,7 +264,7 @@ func Steps(orderID string, steps []processor.Snapshot[state.Order]) StepsView {
 	for i, s := range steps {
 		proc, o := s.Process, s.Process.State
 		e := proc.History[len(proc.History)-1]
-		st := StepView{Entry: EntryView{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: e.At}, Status: s.Status,
+		st := StepView{Entry: EntryView{ID: e.ID, Type: e.Type, MenuID: e.Ref, At: e.At.Time()}, Status: s.Status,
 			Menus: menuViews(o), Deadline: s.Deadline}
 		if s.Deadline != nil {
 			st.Missing, st.WhyPending = missing(o), whyPending(o)

@@ -64,10 +64,10 @@ func TestMeasureOrdersPage(t *testing.T) {
 	for i := range n {
 		key := fmt.Sprintf("order-%06d", i)
 		at := now.Add(-time.Duration(n-i) * time.Millisecond)
-		h := []state.Entry{{ID: "c-" + key, Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: at}}
+		h := []state.Entry{{ID: "c-" + key, Type: state.CustomerConfirmedMenu, Ref: "menu-a", At: state.StampOf(at)}}
 		if i%3 == 0 {
-			h = append(h, state.Entry{ID: "k-" + key, Type: state.CatererConfirmedMenu, Ref: "menu-a", At: at},
-				state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: at})
+			h = append(h, state.Entry{ID: "k-" + key, Type: state.CatererConfirmedMenu, Ref: "menu-a", At: state.StampOf(at)},
+				state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(at)})
 		}
 		recs = append(recs, &kgo.Record{Topic: names.Changelog, Partition: topics.PartitionFor(key, parts),
 			Key: []byte(key), Value: topics.EncodeProcess(key, h)})

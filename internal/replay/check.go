@@ -228,14 +228,14 @@ func (c *checker) decisions(key string, h []state.Entry) *Problem {
 	var p *state.Process[state.Order]
 	for i, e := range h {
 		if p != nil {
-			if adv := c.m.Advance(p, e.At); adv != nil {
+			if adv := c.m.Advance(p, e.At.Time()); adv != nil {
 				return compareDecisions(h, firstStored(i), &decision{i, adv.Decisions[0]})
 			}
 		}
 		if isDecision(e.Type) {
 			return compareDecisions(h, &decision{i, e}, nil)
 		}
-		out := c.m.Apply(p, key, e, e.At)
+		out := c.m.Apply(p, key, e, e.At.Time())
 		if out.Result != state.Applied {
 			return &Problem{Kind: KindEventRefused, Detail: fmt.Sprintf("entry %d (%s) is in the history, but this build would leave it out: %s",
 				i+1, entryText(e), refusal(out.Result))}
@@ -294,7 +294,7 @@ func (c *checker) next(key string, h []state.Entry, s *stored, p *state.Process[
 	for slices.ContainsFunc(h, func(e state.Entry) bool { return e.ID == probeID }) {
 		probeID += "-"
 	}
-	last := h[len(h)-1].At
+	last := h[len(h)-1].At.Time()
 	var steps []step
 	for _, m := range menus {
 		for _, typ := range []string{state.CustomerConfirmedMenu, state.CatererConfirmedMenu, state.CatererDeclinedMenu} {
@@ -389,7 +389,7 @@ func decisionText(e state.Entry) string {
 }
 
 func entryText(e state.Entry) string {
-	return fmt.Sprintf("%s for menu %q, id %q, at %s", e.Type, e.Ref, e.ID, stamp(e.At))
+	return fmt.Sprintf("%s for menu %q, id %q, at %s", e.Type, e.Ref, e.ID, stamp(e.At.Time()))
 }
 
 // place says where a decision stands: after the first pos entries.

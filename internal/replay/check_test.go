@@ -13,7 +13,7 @@ import (
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 func entry(id, typ, menu string, after time.Duration) state.Entry {
-	return state.Entry{ID: id, Type: typ, Ref: menu, At: t0.Add(after)}
+	return state.Entry{ID: id, Type: typ, Ref: menu, At: state.StampOf(t0.Add(after))}
 }
 
 // kinds checks one history against the service's definition and returns

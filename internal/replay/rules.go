@@ -133,5 +133,5 @@ func storedTick(order string, h []state.Entry, limits state.Limits, at time.Time
 
 // deadline is the first entry's processing time plus the match timeout.
 func deadline(h []state.Entry, limits state.Limits) time.Time {
-	return h[0].At.Add(limits.Timeout)
+	return h[0].At.Time().Add(limits.Timeout)
 }
