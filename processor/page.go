@@ -34,8 +34,8 @@ func (c Cursor) compare(d Cursor) int {
 	return strings.Compare(c.Key, d.Key)
 }
 
-func cursorOf[S any](proc *state.Process[S]) Cursor {
-	return Cursor{Started: proc.History[0].At.Time(), Key: proc.Key}
+func cursorOf[S any](s Snapshot[S]) Cursor {
+	return Cursor{Started: s.Process.History[0].At.Time(), Key: s.Key}
 }
 
 // Page is one page of a listing.
@@ -113,8 +113,8 @@ func (p *Processor[S]) Page(ctx context.Context, keep func(Snapshot[S]) bool, af
 			return Page[S]{}, err
 		}
 		g.mu.Lock()
-		for _, proc := range store.All() {
-			g.offer(p.snapshot(proc, id, "changelog"))
+		for key, proc := range store.All() {
+			g.offer(p.snapshot(key, proc, id, "changelog"))
 		}
 		g.mu.Unlock()
 	}
@@ -194,13 +194,13 @@ func (g *pager[S]) walk() {
 			continue
 		}
 		for budget > 0 {
-			_, proc, ok := w.next()
+			key, proc, ok := w.next()
 			if !ok {
 				w.done = true
 				break
 			}
 			budget--
-			g.offer(g.p.snapshot(proc, w.part.id, "memory"))
+			g.offer(g.p.snapshot(key, proc, w.part.id, "memory"))
 		}
 		if budget == 0 {
 			return
@@ -239,7 +239,7 @@ func (g *pager[S]) offer(s Snapshot[S]) {
 		return
 	}
 	g.matched[s.Partition]++
-	c := cursorOf(s.Process)
+	c := cursorOf(s)
 	if c.compare(g.after) <= 0 {
 		return
 	}
@@ -247,7 +247,7 @@ func (g *pager[S]) offer(s Snapshot[S]) {
 	switch {
 	case len(g.best) < g.limit:
 		heap.Push(&g.best, s)
-	case c.compare(cursorOf(g.best[0].Process)) < 0:
+	case c.compare(cursorOf(g.best[0])) < 0:
 		g.best[0] = s
 		heap.Fix(&g.best, 0)
 	}
@@ -279,14 +279,14 @@ func (g *pager[S]) result() Page[S] {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := Page[S]{Items: slices.Clone(g.best)}
-	slices.SortFunc(out.Items, func(a, b Snapshot[S]) int { return cursorOf(a.Process).compare(cursorOf(b.Process)) })
+	slices.SortFunc(out.Items, func(a, b Snapshot[S]) int { return cursorOf(a).compare(cursorOf(b)) })
 	later := 0
 	for id, n := range g.matched {
 		out.Matched += n
 		later += g.later[id]
 	}
 	if later > len(out.Items) {
-		out.Next = cursorOf(out.Items[len(out.Items)-1].Process)
+		out.Next = cursorOf(out.Items[len(out.Items)-1])
 	}
 	return out
 }
@@ -297,7 +297,7 @@ type pageHeap[S any] []Snapshot[S]
 
 func (h pageHeap[S]) Len() int { return len(h) }
 func (h pageHeap[S]) Less(i, j int) bool {
-	return cursorOf(h[i].Process).compare(cursorOf(h[j].Process)) > 0
+	return cursorOf(h[i]).compare(cursorOf(h[j])) > 0
 }
 func (h pageHeap[S]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *pageHeap[S]) Push(x any)   { *h = append(*h, x.(Snapshot[S])) }

@@ -143,7 +143,7 @@ func fill(n int, parts int32) map[int32]*state.Store[state.Order] {
 				state.Entry{ID: "k-" + key, Type: state.CatererConfirmedMenu, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))},
 				state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))})
 		}
-		stores[topics.PartitionFor(key, parts)].Load(key, m.Restore(key, h))
+		stores[topics.PartitionFor(key, parts)].Load(key, m.Restore(h))
 	}
 	return stores
 }
@@ -152,9 +152,9 @@ func fill(n int, parts int32) map[int32]*state.Store[state.Order] {
 func listing(stores map[int32]*state.Store[state.Order], status string) []Cursor {
 	var out []Cursor
 	for _, s := range stores {
-		for _, proc := range s.All() {
+		for key, proc := range s.All() {
 			if status == "" || proc.State.Status.String() == status {
-				out = append(out, cursorOf(proc))
+				out = append(out, cursorOf(Snapshot[state.Order]{Key: key, Process: proc}))
 			}
 		}
 	}
@@ -165,7 +165,7 @@ func listing(stores map[int32]*state.Store[state.Order], status string) []Cursor
 func cursors(items []Snapshot[state.Order]) []Cursor {
 	out := make([]Cursor, len(items))
 	for i, s := range items {
-		out[i] = cursorOf(s.Process)
+		out[i] = cursorOf(s)
 	}
 	return out
 }
@@ -191,7 +191,7 @@ func TestPageVisitsTheLoopInPieces(t *testing.T) {
 	require.LessOrEqual(t, visits, (n+pageChunk-1)/pageChunk+parts+1)
 	for _, s := range pg.Items {
 		require.Equal(t, "memory", s.Source)
-		require.Equal(t, topics.PartitionFor(s.Process.Key, parts), s.Partition)
+		require.Equal(t, topics.PartitionFor(s.Key, parts), s.Partition)
 		require.NotNil(t, s.Deadline)
 	}
 
@@ -274,17 +274,17 @@ func TestPageWhileTheLoopChangesThings(t *testing.T) {
 	l.between = func(visit int) {
 		for id, s := range stores {
 			key := fmt.Sprintf("new-%d-%d", id, visit)
-			s.Put(m.Restore(key, []state.Entry{{ID: "c", Type: state.CustomerConfirmedMenu, Ref: "m", At: state.StampOf(pageT0.Add(-time.Hour))}}))
+			s.Put(key, m.Restore([]state.Entry{{ID: "c", Type: state.CustomerConfirmedMenu, Ref: "m", At: state.StampOf(pageT0.Add(-time.Hour))}}))
 			created.Add(1)
 			i := 0
-			for _, proc := range s.All() {
+			for key, proc := range s.All() {
 				if i++; i > 100 {
 					break
 				}
 				if proc.State.Status == state.Pending && len(proc.History) == 1 {
-					s.Put(m.Restore(proc.Key, append(slices.Clone(proc.History),
+					s.Put(key, m.Restore(append(slices.Clone(proc.History),
 						state.Entry{ID: "k", Type: state.CatererConfirmedMenu, Ref: proc.History[0].Ref, At: state.StampOf(pageT0)},
-						state.Entry{ID: state.CommandID(proc.Key), Type: state.ConfirmOrderIssued, Ref: proc.History[0].Ref, At: state.StampOf(pageT0)})))
+						state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: proc.History[0].Ref, At: state.StampOf(pageT0)})))
 				}
 			}
 			s.Commit()
@@ -294,13 +294,13 @@ func TestPageWhileTheLoopChangesThings(t *testing.T) {
 	require.NoError(t, err)
 	seen := map[string]bool{}
 	for _, s := range pg.Items {
-		require.False(t, seen[s.Process.Key], "%s listed twice", s.Process.Key)
-		seen[s.Process.Key] = true
+		require.False(t, seen[s.Key], "%s listed twice", s.Key)
+		seen[s.Key] = true
 	}
 	require.GreaterOrEqual(t, pg.Matched, n, "every process that lived throughout is listed")
 	require.LessOrEqual(t, pg.Matched, n+int(created.Load()))
 	require.True(t, slices.IsSortedFunc(pg.Items, func(a, b Snapshot[state.Order]) int {
-		return cursorOf(a.Process).compare(cursorOf(b.Process))
+		return cursorOf(a).compare(cursorOf(b))
 	}))
 
 	// Partition 2 changes hands once its walk has begun. Its changelog on

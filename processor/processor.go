@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -870,6 +871,12 @@ func (p *Processor[S]) schedule(part *partition[S]) {
 		old := part.store.Committed(key)
 		if old != nil && p.manager.Terminal(old) == p.manager.Terminal(proc) {
 			continue
+		}
+		if old != nil {
+			// The staged key of a committed process may be a view of the
+			// decoded record (the store keeps its own, see state.Store.Put);
+			// the queue keeps it until the retention ends.
+			key = strings.Clone(key)
 		}
 		if e, ok := nextDue(p.manager, p.cfg.Limits.Retention, key, proc); ok {
 			part.due.add(e)

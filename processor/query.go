@@ -82,6 +82,7 @@ func (p *Processor[S]) Ready() bool {
 // Snapshot is a process as a query sees it: its committed history and
 // state, where it lives, and the times the engine keeps for it.
 type Snapshot[S any] struct {
+	Key       string
 	Process   *state.Process[S]
 	Status    string // the definition's name for the state
 	Partition int32
@@ -91,8 +92,8 @@ type Snapshot[S any] struct {
 	Deadline, EndedAt, ForgetAt *time.Time
 }
 
-func (p *Processor[S]) snapshot(proc *state.Process[S], part int32, source string) Snapshot[S] {
-	s := Snapshot[S]{Process: proc, Status: p.def.Status(proc.State), Partition: part, Source: source}
+func (p *Processor[S]) snapshot(key string, proc *state.Process[S], part int32, source string) Snapshot[S] {
+	s := Snapshot[S]{Key: key, Process: proc, Status: p.def.Status(proc.State), Partition: part, Source: source}
 	if d, ok := p.manager.Deadline(proc); ok {
 		s.Deadline = &d
 	}
@@ -117,7 +118,7 @@ func (p *Processor[S]) Get(ctx context.Context, key string) (s Snapshot[S], ok b
 		if pt := p.parts[part]; pt != nil && pt.store != nil {
 			owned = true
 			if proc := pt.store.Committed(key); proc != nil {
-				s, ok = p.snapshot(proc, part, "memory"), true
+				s, ok = p.snapshot(key, proc, part, "memory"), true
 			}
 		}
 	})
@@ -134,7 +135,7 @@ func (p *Processor[S]) Get(ctx context.Context, key string) (s Snapshot[S], ok b
 		return s, false, err
 	}
 	if proc := store.Get(key); proc != nil {
-		return p.snapshot(proc, part, "changelog"), true, nil
+		return p.snapshot(key, proc, part, "changelog"), true, nil
 	}
 	return s, false, nil
 }
@@ -157,8 +158,8 @@ func (p *Processor[S]) List(ctx context.Context, keep func(Snapshot[S]) bool) ([
 				continue
 			}
 			owned[id] = true
-			for _, proc := range pt.store.All() {
-				if s := p.snapshot(proc, id, "memory"); keep(s) {
+			for key, proc := range pt.store.All() {
+				if s := p.snapshot(key, proc, id, "memory"); keep(s) {
 					out = append(out, s)
 				}
 			}
@@ -186,8 +187,8 @@ func (p *Processor[S]) List(ctx context.Context, keep func(Snapshot[S]) bool) ([
 		if err != nil {
 			return nil, err
 		}
-		for _, proc := range store.All() {
-			if s := p.snapshot(proc, id, "changelog"); keep(s) {
+		for key, proc := range store.All() {
+			if s := p.snapshot(key, proc, id, "changelog"); keep(s) {
 				out = append(out, s)
 			}
 		}
@@ -219,7 +220,7 @@ func (p *Processor[S]) Steps(ctx context.Context, key string) (steps []Snapshot[
 	h := s.Process.History
 	steps = make([]Snapshot[S], len(h))
 	for i := range h {
-		steps[i] = p.snapshot(p.manager.Restore(key, h[:i+1:i+1]), s.Partition, s.Source)
+		steps[i] = p.snapshot(key, p.manager.Restore(h[:i+1:i+1]), s.Partition, s.Source)
 	}
 	return steps, true, nil
 }

@@ -295,15 +295,16 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 		return
 	}
 	shard := w.part.store.Shard(state.ShardOf(key))
-	cur := shard.Get(key)
-	if cur == nil {
-		// A new process keeps its key for as long as it lives: a copy of
-		// its own, not a slice of the decoder's buffer for the record.
+	cur, committed := shard.Find(key)
+	if !committed {
+		// The store keeps the key of a process it does not hold yet (new,
+		// or staged in this batch only) for as long as the process lives:
+		// a copy of its own, not a slice of the decoder's buffer.
 		key = strings.Clone(key)
 	}
 	out := p.manager.Apply(cur, key, ev, now)
 	if out.Changed() {
-		shard.Put(out.Process)
+		shard.Put(key, out.Process)
 	}
 	if len(out.Decisions) > 0 {
 		// An expiry found on the way comes first; the event's decision
@@ -314,7 +315,7 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 			if i == len(out.Decisions)-1 && out.Result == state.Applied {
 				cause, rec = &ev, r
 			}
-			p.decide(w, out.Process, d, cause, rec)
+			p.decide(w, key, out.Process, d, cause, rec)
 		}
 	}
 	switch out.Result {
@@ -337,14 +338,14 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 // decide turns a decision entry into output: the records the definition
 // emits for it, keyed by the process and to the commands topic unless the
 // definition says otherwise.
-func (p *Processor[S]) decide(w *work[S], proc *state.Process[S], d state.Entry, cause *state.Entry, rec *kgo.Record) {
-	dec := Decision[S]{Key: proc.Key, Entry: d, State: proc.State, Cause: cause, Record: rec, Started: proc.History[0].At.Time()}
+func (p *Processor[S]) decide(w *work[S], key string, proc *state.Process[S], d state.Entry, cause *state.Entry, rec *kgo.Record) {
+	dec := Decision[S]{Key: key, Entry: d, State: proc.State, Cause: cause, Record: rec, Started: proc.History[0].At.Time()}
 	for _, r := range p.def.Emit(dec) {
 		if r.Topic == "" {
 			r.Topic = p.cfg.Topics.Commands
 		}
 		if r.Key == nil {
-			r.Key = []byte(proc.Key)
+			r.Key = []byte(key)
 		}
 		w.out = append(w.out, r)
 		if p.tracing != nil {
@@ -392,10 +393,10 @@ func (p *Processor[S]) tick(w *work[S], now time.Time) {
 		if cur == nil {
 			return // forgotten, or deleted in this batch
 		}
-		if adv := p.manager.Advance(cur, now); adv != nil {
-			part.store.Put(adv.Process)
+		if adv := p.manager.Advance(e.key, cur, now); adv != nil {
+			part.store.Put(e.key, adv.Process)
 			for _, d := range adv.Decisions {
-				p.decide(w, adv.Process, d, nil, nil)
+				p.decide(w, e.key, adv.Process, d, nil, nil)
 			}
 		} else if p.manager.Forget(cur, now) {
 			part.store.Delete(e.key)

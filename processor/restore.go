@@ -86,7 +86,7 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			if err != nil {
 				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
-			store.Load(key, r.manager.Restore(key, history))
+			store.Load(key, r.manager.Restore(history))
 		}
 		offset = max(offset, next)
 	}

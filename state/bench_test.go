@@ -38,7 +38,7 @@ func BenchmarkFold(b *testing.B) {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				p := m.Restore(orderKey, history)
+				p := m.Restore(history)
 				if p.State.Status != state.Pending {
 					b.Fatal("unexpected status")
 				}

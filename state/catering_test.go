@@ -65,7 +65,7 @@ func applyChecked(tb testing.TB, m *state.Manager[state.Order], p *state.Process
 		require.Same(tb, p, out.Process, "unchanged outcome must return the input pointer")
 	}
 	if out.Process != nil {
-		require.Equal(tb, m.Restore(key, out.Process.History).State, out.Process.State, "restore != live")
+		require.Equal(tb, m.Restore(out.Process.History).State, out.Process.State, "restore != live")
 	}
 	return out
 }
@@ -380,7 +380,7 @@ func TestCateringRules(t *testing.T) {
 				require.Empty(t, p.State.CommandID())
 			}
 			// Restore == live, and the restored process behaves identically.
-			r := m.Restore(orderKey, slices.Clone(p.History))
+			r := m.Restore(slices.Clone(p.History))
 			require.Equal(t, p.State, r.State)
 			require.Equal(t, p.History, r.History)
 		})
@@ -399,7 +399,6 @@ func TestApplyToNilProcess(t *testing.T) {
 	out = m.Apply(nil, orderKey, ev, t0)
 	require.Equal(t, state.Applied, out.Result)
 	require.True(t, out.Changed())
-	require.Equal(t, orderKey, out.Process.Key)
 	require.Equal(t, []state.Entry{{ID: "e1", Type: state.CustomerConfirmedMenu, Ref: "a", At: state.StampOf(t0)}}, out.Process.History)
 	require.Empty(t, out.Decisions)
 	d, ok := m.Deadline(out.Process)
@@ -436,14 +435,14 @@ func TestAdvanceDeadline(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, t0.Add(time.Hour), deadline)
 
-	require.Nil(t, m.Advance(p, t0))
-	require.Nil(t, m.Advance(p, deadline.Add(-time.Nanosecond)))
+	require.Nil(t, m.Advance(orderKey, p, t0))
+	require.Nil(t, m.Advance(orderKey, p, deadline.Add(-time.Nanosecond)))
 	_, ok = m.Ended(p)
 	require.False(t, ok)
 	require.False(t, m.Forget(p, deadline.Add(100*time.Hour)), "a pending process is never forgotten")
 
 	before := snapshot(p)
-	adv := m.Advance(p, deadline) // exactly at the deadline: expired
+	adv := m.Advance(orderKey, p, deadline) // exactly at the deadline: expired
 	require.NotNil(t, adv)
 	require.Equal(t, before, p, "Advance mutated its input")
 	require.Len(t, adv.Decisions, 1)
@@ -454,20 +453,20 @@ func TestAdvanceDeadline(t *testing.T) {
 	require.Equal(t, state.Expired, adv.Process.State.Status)
 	require.Equal(t, d, adv.Process.History[len(adv.Process.History)-1])
 	require.Len(t, adv.Process.History, 3)
-	require.Equal(t, m.Restore(orderKey, adv.Process.History).State, adv.Process.State)
+	require.Equal(t, m.Restore(adv.Process.History).State, adv.Process.State)
 
 	// Later than the deadline: the expiry is recorded at now, not at the deadline.
 	late := deadline.Add(17 * time.Minute)
-	adv2 := m.Advance(p, late)
+	adv2 := m.Advance(orderKey, p, late)
 	require.NotNil(t, adv2)
 	require.Equal(t, state.StampOf(late), adv2.Decisions[0].At)
 
 	// Terminal and empty processes have nothing due.
-	require.Nil(t, m.Advance(adv.Process, deadline.Add(time.Hour)))
+	require.Nil(t, m.Advance(orderKey, adv.Process, deadline.Add(time.Hour)))
 	_, ok = m.Deadline(adv.Process)
 	require.False(t, ok)
-	empty := m.Restore(orderKey, nil)
-	require.Nil(t, m.Advance(empty, t0.Add(1000*time.Hour)))
+	empty := m.Restore(nil)
+	require.Nil(t, m.Advance(orderKey, empty, t0.Add(1000*time.Hour)))
 	_, ok = m.Deadline(empty)
 	require.False(t, ok)
 	_, ok = m.Ended(empty)
@@ -476,9 +475,9 @@ func TestAdvanceDeadline(t *testing.T) {
 
 	// The expiry decision id is deterministic per order.
 	q := m.Apply(nil, orderKey, cust("z", "b"), t0).Process
-	require.Equal(t, d.ID, m.Advance(q, deadline).Decisions[0].ID)
+	require.Equal(t, d.ID, m.Advance(orderKey, q, deadline).Decisions[0].ID)
 	q2 := m.Apply(nil, "other-order", cust("z", "b"), t0).Process
-	require.NotEqual(t, d.ID, m.Advance(q2, deadline).Decisions[0].ID)
+	require.NotEqual(t, d.ID, m.Advance("other-order", q2, deadline).Decisions[0].ID)
 }
 
 func TestForgetRetention(t *testing.T) {
@@ -506,7 +505,7 @@ func TestForgetRetention(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		p := m.Apply(nil, orderKey, cust("e1", "a"), t0).Process
 		at := t0.Add(l.Timeout + 5*time.Minute)
-		p = m.Advance(p, at).Process
+		p = m.Advance(orderKey, p, at).Process
 		ended, ok := m.Ended(p)
 		require.True(t, ok)
 		require.Equal(t, at, ended)
@@ -550,7 +549,7 @@ func TestCopyOnWriteBranches(t *testing.T) {
 	// Two branches from the same base must not see each other.
 	x := m.Apply(base, orderKey, catOK("x", "a"), t0).Process
 	y := m.Apply(base, orderKey, cust("y", "b"), t0).Process
-	z := m.Advance(base, t0.Add(time.Hour)).Process
+	z := m.Advance(orderKey, base, t0.Add(time.Hour)).Process
 	require.Equal(t, snap, base)
 	require.Equal(t, state.Confirmed, x.State.Status)
 	require.Equal(t, state.Pending, y.State.Status)
@@ -570,13 +569,13 @@ func TestCopyOnWriteBranches(t *testing.T) {
 	// A restored history with spare capacity must not be shared by branches.
 	roomy := make([]state.Entry, 0, 16)
 	roomy = append(roomy, snap.History...)
-	r := m.Restore(orderKey, roomy)
+	r := m.Restore(roomy)
 	rx := m.Apply(r, orderKey, catOK("x", "a"), t0).Process
 	ry := m.Apply(r, orderKey, cust("y", "b"), t0).Process
 	require.Equal(t, []string{"e1", "e2", "x", state.CommandID(orderKey)}, ids(rx.History))
 	require.Equal(t, []string{"e1", "e2", "y"}, ids(ry.History))
 	require.Equal(t, snap.History, r.History)
-	require.Equal(t, m.Restore(orderKey, rx.History).State, rx.State)
+	require.Equal(t, m.Restore(rx.History).State, rx.State)
 }
 
 func ids(h []state.Entry) []string {

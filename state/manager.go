@@ -113,10 +113,11 @@ func (r Result) String() string {
 	return fmt.Sprintf("result(%d)", r)
 }
 
-// Process is one live process instance: its key, its history and the state
-// folded from it (cached, so that applying an event does not refold).
+// Process is one live process instance: its history and the state folded
+// from it (cached, so that applying an event does not refold). Its key is
+// where it is kept (a Store's map key), not a field: that is 16 B less in
+// every live process.
 type Process[S any] struct {
-	Key     string
 	History []Entry
 	State   S
 }
@@ -184,8 +185,8 @@ func NewManager[S any](def Definition[S], limits Limits) (*Manager[S], error) {
 func (m *Manager[S]) Limits() Limits { return m.limits }
 
 // Restore rebuilds a process from its stored history by folding it.
-func (m *Manager[S]) Restore(key string, history []Entry) *Process[S] {
-	return &Process[S]{Key: key, History: history, State: m.def.Projection.Fold(history)}
+func (m *Manager[S]) Restore(history []Entry) *Process[S] {
+	return &Process[S]{History: history, State: m.def.Projection.Fold(history)}
 }
 
 // Handles reports whether events of this type are the process's business.
@@ -218,13 +219,13 @@ func (m *Manager[S]) Apply(p *Process[S], key string, ev Entry, now time.Time) O
 	}
 	out := Outcome[S]{Process: p}
 	if p != nil {
-		if adv := m.Advance(p, now); adv != nil {
+		if adv := m.Advance(key, p, now); adv != nil {
 			out.Process, out.Decisions = adv.Process, adv.Decisions
 			p = adv.Process
 		}
 	}
 	if p == nil {
-		p = &Process[S]{Key: key, State: m.def.Projection.init()}
+		p = &Process[S]{State: m.def.Projection.init()}
 	}
 	switch {
 	case hasID(p.History, ev.ID):
@@ -250,12 +251,12 @@ func (m *Manager[S]) Apply(p *Process[S], key string, ev Entry, now time.Time) O
 
 // Advance records the expiry decision when p is not terminal and its
 // deadline has passed at now. It returns nil when nothing is due.
-func (m *Manager[S]) Advance(p *Process[S], now time.Time) *Outcome[S] {
+func (m *Manager[S]) Advance(key string, p *Process[S], now time.Time) *Outcome[S] {
 	deadline, ok := m.Deadline(p)
 	if !ok || now.Before(deadline) {
 		return nil
 	}
-	d := m.def.Expire(p.Key, p.State, now)
+	d := m.def.Expire(key, p.State, now)
 	d.At = StampOf(now)
 	return &Outcome[S]{Process: m.append(p, d), Decisions: []Entry{d}}
 }
@@ -292,7 +293,7 @@ func (m *Manager[S]) Forget(p *Process[S], now time.Time) bool {
 func (m *Manager[S]) append(p *Process[S], e Entry) *Process[S] {
 	h := make([]Entry, len(p.History), len(p.History)+1)
 	copy(h, p.History)
-	return &Process[S]{Key: p.Key, History: append(h, e), State: m.def.Projection.apply(p.State, e)}
+	return &Process[S]{History: append(h, e), State: m.def.Projection.apply(p.State, e)}
 }
 
 func hasID(history []Entry, id string) bool {

@@ -133,7 +133,7 @@ func TestPermutations(t *testing.T) {
 				require.Equal(t, state.CommandID(orderKey), issued[0].ID)
 				require.Equal(t, state.Confirmed, p.State.Status)
 				require.Equal(t, wantMenu, p.State.ConfirmedMenu())
-				require.Equal(t, m.Restore(orderKey, p.History).State, p.State)
+				require.Equal(t, m.Restore(p.History).State, p.State)
 			}
 			t.Logf("%d permutations, %d form a match", len(permutations(len(set.facts))), matches)
 		})

@@ -129,7 +129,7 @@ func TestPropertyAgainstReferenceModel(t *testing.T) {
 				Ref:  rapid.SampledFrom([]string{"", "a", "b"}).Draw(rt, "menu"),
 			}
 			if rapid.IntRange(0, 9).Draw(rt, "restart") == 0 && p != nil {
-				p = m.Restore(key, append([]state.Entry(nil), p.History...)) // a restart: fold the changelog
+				p = m.Restore(append([]state.Entry(nil), p.History...)) // a restart: fold the changelog
 			}
 
 			before := snapshot(p)
@@ -156,7 +156,6 @@ func TestPropertyAgainstReferenceModel(t *testing.T) {
 			}
 
 			// The live process agrees with the model.
-			require.Equal(rt, key, p.Key)
 			require.Equal(rt, ref.order(key), p.State)
 			require.Len(rt, p.History, ref.entries)
 			if dl, ok := m.Deadline(p); ok {
@@ -188,7 +187,7 @@ func TestPropertyAgainstReferenceModel(t *testing.T) {
 				}
 			}
 			require.LessOrEqual(rt, issued, 1)
-			require.Equal(rt, m.Restore(key, p.History).State, p.State, "restore != live")
+			require.Equal(rt, m.Restore(p.History).State, p.State, "restore != live")
 
 			// Retention: a forgettable process is tombstoned; the model forgets too.
 			probe := now.Add(rapid.SampledFrom([]time.Duration{0, 30 * time.Minute, 2 * time.Hour}).Draw(rt, "probe"))

@@ -34,9 +34,17 @@ type Store[S any] struct {
 // Shard is the part of a Store that holds the keys of one ShardOf value.
 // It has the Store's methods, for those keys only.
 type Shard[S any] struct {
-	committed map[string]*Process[S]
+	committed map[string]*slot[S]
 	staged    map[string]*Process[S] // nil value: staged deletion
 }
+
+// slot holds one committed process. A commit that changes a process changes
+// its slot, not the map: assigning to a string key that is already in a Go
+// map also replaces the stored key with the one given, and the key a change
+// comes with may be a view of a record's decoded buffer, which the store
+// must not keep alive. The key stored is the one the process was first
+// committed with (see Put).
+type slot[S any] struct{ p *Process[S] }
 
 // NewStore returns an empty store.
 func NewStore[S any]() *Store[S] { return NewStoreSized[S](0) }
@@ -47,7 +55,7 @@ func NewStore[S any]() *Store[S] { return NewStoreSized[S](0) }
 func NewStoreSized[S any](n int) *Store[S] {
 	s := &Store[S]{}
 	for i := range s.shards {
-		s.shards[i] = Shard[S]{committed: make(map[string]*Process[S], n/Shards), staged: map[string]*Process[S]{}}
+		s.shards[i] = Shard[S]{committed: make(map[string]*slot[S], n/Shards), staged: map[string]*Process[S]{}}
 	}
 	return s
 }
@@ -63,8 +71,10 @@ func (s *Store[S]) Get(key string) *Process[S] { return s.shard(key).Get(key) }
 // Committed returns the committed process for key, ignoring staged changes.
 func (s *Store[S]) Committed(key string) *Process[S] { return s.shard(key).Committed(key) }
 
-// Put stages p as the process for its key.
-func (s *Store[S]) Put(p *Process[S]) { s.shard(p.Key).Put(p) }
+// Put stages p as the process for key. When key is not committed yet (see
+// Shard.Find) the store keeps key itself as the map key: it must then be a
+// string of its own, not a view of a larger buffer.
+func (s *Store[S]) Put(key string, p *Process[S]) { s.shard(key).Put(key, p) }
 
 // Delete stages the removal of key.
 func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
@@ -75,14 +85,9 @@ func (s *Store[S]) Load(key string, p *Process[S]) { s.shard(key).Load(key, p) }
 
 // Staged yields each staged change: the process, or nil for a deletion.
 func (s *Store[S]) Staged() iter.Seq2[string, *Process[S]] {
-	return s.each(func(sh *Shard[S]) map[string]*Process[S] { return sh.staged })
-}
-
-// each yields the entries of one map of every shard.
-func (s *Store[S]) each(m func(*Shard[S]) map[string]*Process[S]) iter.Seq2[string, *Process[S]] {
 	return func(yield func(string, *Process[S]) bool) {
 		for i := range s.shards {
-			for k, p := range m(&s.shards[i]) {
+			for k, p := range s.shards[i].staged {
 				if !yield(k, p) {
 					return
 				}
@@ -117,7 +122,15 @@ func (s *Store[S]) Rollback() {
 
 // All yields the committed processes (staged changes excluded).
 func (s *Store[S]) All() iter.Seq2[string, *Process[S]] {
-	return s.each(func(sh *Shard[S]) map[string]*Process[S] { return sh.committed })
+	return func(yield func(string, *Process[S]) bool) {
+		for i := range s.shards {
+			for k, c := range s.shards[i].committed {
+				if !yield(k, c.p) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Len is the number of committed processes.
@@ -131,28 +144,48 @@ func (s *Store[S]) Len() int {
 
 // Get returns the process for key, staged changes included, or nil.
 func (s *Shard[S]) Get(key string) *Process[S] {
+	p, _ := s.Find(key)
+	return p
+}
+
+// Find is Get, and also reports whether key is committed, in which case
+// the store keeps the key it has and a Put for key may pass any string
+// equal to it. Otherwise the key given to Put is the one kept.
+func (s *Shard[S]) Find(key string) (p *Process[S], committed bool) {
+	c := s.committed[key]
 	if p, ok := s.staged[key]; ok {
-		return p
+		return p, c != nil
 	}
-	return s.committed[key]
+	if c == nil {
+		return nil, false
+	}
+	return c.p, true
 }
 
 // Committed returns the committed process for key, ignoring staged changes.
-func (s *Shard[S]) Committed(key string) *Process[S] { return s.committed[key] }
+func (s *Shard[S]) Committed(key string) *Process[S] {
+	if c := s.committed[key]; c != nil {
+		return c.p
+	}
+	return nil
+}
 
-// Put stages p as the process for its key.
-func (s *Shard[S]) Put(p *Process[S]) { s.staged[p.Key] = p }
+// Put stages p as the process for key (see Store.Put for which key is kept).
+func (s *Shard[S]) Put(key string, p *Process[S]) { s.staged[key] = p }
 
 // Delete stages the removal of key.
 func (s *Shard[S]) Delete(key string) { s.staged[key] = nil }
 
 // Load sets a committed process directly; nil removes the key.
+// The key given is kept (a restore's newest record of a key brings the key
+// its own history's strings share an allocation with; keeping the first
+// record's key would keep that record's allocation too).
 func (s *Shard[S]) Load(key string, p *Process[S]) {
 	if p == nil {
 		delete(s.committed, key)
 		return
 	}
-	s.committed[key] = p
+	s.committed[key] = &slot[S]{p: p}
 }
 
 // Staged yields each staged change of the shard.
@@ -164,10 +197,13 @@ func (s *Shard[S]) HasStaged() bool { return len(s.staged) > 0 }
 // Commit makes the shard's staged changes its committed state.
 func (s *Shard[S]) Commit() {
 	for k, p := range s.staged {
-		if p == nil {
+		switch c := s.committed[k]; {
+		case p == nil:
 			delete(s.committed, k)
-		} else {
-			s.committed[k] = p
+		case c != nil:
+			c.p = p // the stored key stays
+		default:
+			s.committed[k] = &slot[S]{p: p}
 		}
 	}
 	clear(s.staged)

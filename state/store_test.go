@@ -2,15 +2,17 @@ package state_test
 
 import (
 	"maps"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/catering-match/catering-match/state"
 )
 
-func proc(key, id string) *state.Process[state.Order] {
-	return &state.Process[state.Order]{Key: key, History: []state.Entry{cust(id, "a")}}
+func proc(id string) *state.Process[state.Order] {
+	return &state.Process[state.Order]{History: []state.Entry{cust(id, "a")}}
 }
 
 func staged(s *state.Store[state.Order]) map[string]*state.Process[state.Order] {
@@ -35,16 +37,16 @@ func TestStoreEmpty(t *testing.T) {
 
 func TestStorePutCommit(t *testing.T) {
 	s := state.NewStore[state.Order]()
-	p1 := proc("k", "e1")
-	s.Put(p1)
+	p1 := proc("e1")
+	s.Put("k", p1)
 	require.Same(t, p1, s.Get("k"), "staged changes are visible to Get")
 	require.True(t, s.HasStaged())
 	require.Zero(t, s.Len(), "not committed yet")
 	require.Empty(t, committed(s))
 	require.Equal(t, map[string]*state.Process[state.Order]{"k": p1}, staged(s))
 
-	p2 := proc("k", "e2")
-	s.Put(p2) // the last staged version wins
+	p2 := proc("e2")
+	s.Put("k", p2) // the last staged version wins
 	require.Same(t, p2, s.Get("k"))
 	require.Len(t, staged(s), 1)
 
@@ -58,12 +60,12 @@ func TestStorePutCommit(t *testing.T) {
 
 func TestStoreRollback(t *testing.T) {
 	s := state.NewStore[state.Order]()
-	p1, p2, q := proc("k", "e1"), proc("k", "e2"), proc("q", "e3")
-	s.Put(p1)
+	p1, p2, q := proc("e1"), proc("e2"), proc("e3")
+	s.Put("k", p1)
 	s.Commit()
 
-	s.Put(p2)
-	s.Put(q)
+	s.Put("k", p2)
+	s.Put("q", q)
 	require.Same(t, p2, s.Get("k"))
 	s.Rollback()
 	require.False(t, s.HasStaged())
@@ -79,8 +81,8 @@ func TestStoreRollback(t *testing.T) {
 
 func TestStoreDelete(t *testing.T) {
 	s := state.NewStore[state.Order]()
-	p1, p2 := proc("k", "e1"), proc("k", "e2")
-	s.Put(p1)
+	p1, p2 := proc("e1"), proc("e2")
+	s.Put("k", p1)
 	s.Commit()
 
 	s.Delete("k")
@@ -92,7 +94,7 @@ func TestStoreDelete(t *testing.T) {
 	require.Same(t, p1, committed(s)["k"], "All excludes staged changes")
 	require.Equal(t, 1, s.Len())
 
-	s.Put(p2) // re-created in the same transaction
+	s.Put("k", p2) // re-created in the same transaction
 	require.Same(t, p2, s.Get("k"))
 	s.Delete("k")
 	s.Commit()
@@ -108,7 +110,7 @@ func TestStoreDelete(t *testing.T) {
 
 func TestStoreLoad(t *testing.T) {
 	s := state.NewStore[state.Order]()
-	p1, p2 := proc("k", "e1"), proc("k", "e2")
+	p1, p2 := proc("e1"), proc("e2")
 	s.Load("k", p1)
 	require.False(t, s.HasStaged(), "Load bypasses staging")
 	require.Equal(t, 1, s.Len())
@@ -116,7 +118,7 @@ func TestStoreLoad(t *testing.T) {
 	s.Rollback()
 	require.Same(t, p1, s.Get("k"), "rollback does not undo Load")
 
-	s.Put(p2)
+	s.Put("k", p2)
 	s.Load("k", p1)
 	require.Same(t, p2, s.Get("k"), "a staged change still shadows a loaded process")
 	s.Rollback()
@@ -134,7 +136,7 @@ func TestStoreWithManager(t *testing.T) {
 	s := state.NewStore[state.Order]()
 
 	out := m.Apply(s.Get(orderKey), orderKey, cust("e1", "a"), t0)
-	s.Put(out.Process)
+	s.Put(orderKey, out.Process)
 	s.Commit()
 
 	// A transaction that is aborted leaves the committed process untouched.
@@ -142,7 +144,7 @@ func TestStoreWithManager(t *testing.T) {
 	snap := snapshot(committedP)
 	out = m.Apply(s.Get(orderKey), orderKey, catOK("e2", "a"), t0)
 	require.Len(t, out.Decisions, 1)
-	s.Put(out.Process)
+	s.Put(orderKey, out.Process)
 	require.Equal(t, state.Confirmed, s.Get(orderKey).State.Status)
 	s.Rollback()
 	require.Same(t, committedP, s.Get(orderKey))
@@ -151,7 +153,7 @@ func TestStoreWithManager(t *testing.T) {
 	// Redone after the abort: same decision, same command id.
 	out2 := m.Apply(s.Get(orderKey), orderKey, catOK("e2", "a"), t0)
 	require.Equal(t, out.Decisions, out2.Decisions)
-	s.Put(out2.Process)
+	s.Put(orderKey, out2.Process)
 	s.Commit()
 
 	// Retention runs out: tombstone.
@@ -168,7 +170,7 @@ func TestStoreShards(t *testing.T) {
 	s := state.NewStore[state.Order]()
 	keys := []string{"a", "b", "c", "order-1", "order-2", "42", "", "ü"}
 	for _, k := range keys {
-		s.Put(proc(k, "e-"+k))
+		s.Put(k, proc("e-"+k))
 	}
 	s.Commit()
 	require.Equal(t, len(keys), s.Len())
@@ -195,4 +197,44 @@ func TestStoreShards(t *testing.T) {
 	require.Nil(t, s.Get("a"))
 	s.Rollback()
 	require.NotNil(t, s.Get("a"))
+}
+
+// TestStoreKeepsItsKey: a change to a committed process keeps the key the
+// store has, whatever string equal to it the change comes with (a Go map
+// assignment would replace it, and the processor's may be a view of a
+// decoded record); Load, a restore's, keeps the key it is given.
+func TestStoreKeepsItsKey(t *testing.T) {
+	stored := func(s *state.Store[state.Order]) *byte {
+		for k := range s.All() {
+			return unsafe.StringData(k)
+		}
+		return nil
+	}
+	s := state.NewStore[state.Order]()
+	first := strings.Clone("order-1")
+	s.Put(first, proc("e1"))
+	s.Commit()
+	require.Same(t, unsafe.StringData(first), stored(s))
+
+	p2 := proc("e2")
+	s.Put(strings.Clone("order-1"), p2)
+	_, committed := s.Shard(state.ShardOf("order-1")).Find("order-1")
+	require.True(t, committed)
+	s.Commit()
+	require.Same(t, p2, s.Get("order-1"))
+	require.Same(t, unsafe.StringData(first), stored(s), "the committed key stays")
+
+	loaded := strings.Clone("order-1")
+	s.Load(loaded, proc("e3"))
+	require.Same(t, unsafe.StringData(loaded), stored(s), "Load keeps the key it is given")
+
+	s.Delete("order-1")
+	s.Commit()
+	again := strings.Clone("order-1")
+	p, committed := s.Shard(state.ShardOf("order-1")).Find("order-1")
+	require.Nil(t, p)
+	require.False(t, committed)
+	s.Put(again, proc("e4"))
+	s.Commit()
+	require.Same(t, unsafe.StringData(again), stored(s), "a new process keeps the key it was put with")
 }

@@ -286,7 +286,7 @@ func TestSchemasAcceptWhatTheServiceWrites(t *testing.T) {
 				now = now.Add(time.Second)
 			}
 			if sc.expire {
-				adv := m.Advance(proc, now.Add(limits.Timeout))
+				adv := m.Advance(sc.key, proc, now.Add(limits.Timeout))
 				if adv == nil {
 					t.Fatal("no expiry after the deadline")
 				}

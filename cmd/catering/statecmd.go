@@ -103,7 +103,7 @@ func (c *stateCmd) exec(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	v := view(proc, m, c.topic, p)
+	v := view(order, proc, m, c.topic, p)
 	if c.json {
 		enc := json.NewEncoder(c.stdout)
 		return enc.Encode(v)
@@ -139,10 +139,10 @@ type entryView struct {
 	At     string `json:"at"`
 }
 
-func view(p *state.Process[state.Order], m *state.Manager[state.Order], changelog string, partition int32) processView {
+func view(order string, p *state.Process[state.Order], m *state.Manager[state.Order], changelog string, partition int32) processView {
 	o := p.State
 	v := processView{
-		OrderID: p.Key, Status: o.Status.String(), Changelog: changelog, Partition: partition,
+		OrderID: order, Status: o.Status.String(), Changelog: changelog, Partition: partition,
 		Menus: []menuView{}, ConfirmedMenu: o.ConfirmedMenu(), CommandID: o.CommandID(), History: []entryView{},
 	}
 	for _, mn := range o.Menus {

@@ -81,13 +81,14 @@ func (r *runner) memory(label string) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			cur := store.Get(key)
-			if cur == nil {
-				key = strings.Clone(key) // as the processor keeps a new process's key
+			shard := store.Shard(state.ShardOf(key))
+			cur, committed := shard.Find(key)
+			if !committed {
+				key = strings.Clone(key) // as the processor gives the store a key to keep
 			}
 			out := m.Apply(cur, key, entry, now)
 			if out.Changed() {
-				store.Put(out.Process)
+				shard.Put(key, out.Process)
 			}
 			if staged++; staged >= r.o.MaxPollRecords {
 				commit()
@@ -100,9 +101,9 @@ func (r *runner) memory(label string) (int64, error) {
 	heap := heapAfterGC() - before
 	live := 0
 	for _, s := range stores {
-		for _, p := range s.All() {
+		for key, p := range s.All() {
 			if p.State.Status != state.Pending || len(p.History) != 2 {
-				return 0, fmt.Errorf("process %s: %s with %d entries, want pending with 2", p.Key, p.State.Status, len(p.History))
+				return 0, fmt.Errorf("process %s: %s with %d entries, want pending with 2", key, p.State.Status, len(p.History))
 			}
 			live++
 		}

@@ -101,7 +101,7 @@ func TestReplayFixture(t *testing.T) {
 		slices.Sort(keys)
 		for _, k := range keys {
 			p := procs[k]
-			if adv := m.Advance(p, now); adv != nil {
+			if adv := m.Advance(k, p, now); adv != nil {
 				procs[k] = adv.Process
 				write(k, adv.Process)
 			} else if m.Forget(p, now) {

@@ -92,7 +92,7 @@ func TestSteps(t *testing.T) {
 	}
 	var snaps []processor.Snapshot[state.Order]
 	for i := range h {
-		proc := m.Restore("42", h[:i+1])
+		proc := m.Restore(h[:i+1])
 		s := processor.Snapshot[state.Order]{Process: proc, Status: proc.State.Status.String(), Partition: 1, Source: "memory"}
 		if d, ok := m.Deadline(proc); ok {
 			s.Deadline = &d

@@ -45,7 +45,7 @@ type ProcessView struct {
 // View is an operator's view of a process snapshot.
 func View(s processor.Snapshot[state.Order]) ProcessView {
 	proc, o := s.Process, s.Process.State
-	v := ProcessView{OrderID: proc.Key, Status: s.Status, ConfirmedMenu: o.ConfirmedMenu(),
+	v := ProcessView{OrderID: s.Key, Status: s.Status, ConfirmedMenu: o.ConfirmedMenu(),
 		CommandID: o.CommandID(), Partition: s.Partition, Source: s.Source, StartedAt: proc.History[0].At.Time(),
 		Deadline: s.Deadline, EndedAt: s.EndedAt, ForgetAt: s.ForgetAt}
 	v.Menus = menuViews(o)

@@ -146,7 +146,7 @@ func (c *checker) finish(pr *partitionRecords) {
 // and, for a pending process, what it does with each possible next step.
 func (c *checker) check(key string, h []state.Entry) []Problem {
 	s := storedState(h)
-	p := c.m.Restore(key, h)
+	p := c.m.Restore(h)
 	ps := c.restored(h, s, p)
 	if pr := c.decisions(key, h); pr != nil {
 		ps = append(ps, *pr)
@@ -228,7 +228,7 @@ func (c *checker) decisions(key string, h []state.Entry) *Problem {
 	var p *state.Process[state.Order]
 	for i, e := range h {
 		if p != nil {
-			if adv := c.m.Advance(p, e.At.Time()); adv != nil {
+			if adv := c.m.Advance(key, p, e.At.Time()); adv != nil {
 				return compareDecisions(h, firstStored(i), &decision{i, adv.Decisions[0]})
 			}
 		}
@@ -313,7 +313,7 @@ func (c *checker) next(key string, h []state.Entry, s *stored, p *state.Process[
 		if st.typ == "" {
 			want = storedTick(key, h, c.limits, st.at)
 			got = outcome{result: state.Applied}
-			if adv := c.m.Advance(p, st.at); adv != nil {
+			if adv := c.m.Advance(key, p, st.at); adv != nil {
 				got.decisions = adv.Decisions
 			}
 		} else {

@@ -101,6 +101,6 @@ func TestNextStepsAgree(t *testing.T) {
 	} {
 		c, err := newChecker(catering.Definition(), state.DefaultLimits(), 0, &Report{})
 		require.NoError(t, err)
-		require.Nil(t, c.next("42", h, storedState(h), c.m.Restore("42", h)))
+		require.Nil(t, c.next("42", h, storedState(h), c.m.Restore(h)))
 	}
 }
