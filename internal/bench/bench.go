@@ -270,6 +270,14 @@ type Throughput struct {
 	Runs           []EOSRun       `json:"runs"`
 	Baseline       CopyThroughput `json:"baseline_copy_loop"`
 	Ratio          Stat           `json:"ratio"` // EventsPerSec / Baseline.RecordsPerSec, per pair
+	// CPUMicrosPerEvent is this process's CPU time per event, and Cores
+	// the CPU time per second of the run. CPURatio is, per pair, the
+	// copy loop's CPU per record over the processor's per event: the
+	// throughput ratio if both used the same cores. Ratio = CPURatio ×
+	// Cores / Baseline.Cores. Empty when CPU time is not measured.
+	CPUMicrosPerEvent Stat `json:"cpu_us_per_event"`
+	Cores             Stat `json:"cores"`
+	CPURatio          Stat `json:"cpu_ratio"`
 	// DiscardedShortRuns counts runs (either loop) that lasted less than
 	// MinPhase and were redone on a larger input.
 	DiscardedShortRuns int `json:"discarded_short_runs"`
@@ -301,15 +309,20 @@ type EOSRun struct {
 	DeadLettered     int64   `json:"dead_lettered"`
 	CommandsIssued   int64   `json:"commands_issued"`
 	CommandsExpected int64   `json:"commands_expected"` // by the state model
+	// CPUSeconds is this process's CPU time (user and system) over the run:
+	// the embedded broker's included, a real broker's not. 0: not measured.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // CopyThroughput is the copy loop's throughput over its input (the same
 // events, cycled until a run lasts MinPhase).
 type CopyThroughput struct {
-	RecordsPerSec  Stat      `json:"records_per_sec"`
-	Seconds        Stat      `json:"seconds"` // session created -> all copies committed
-	StartupSeconds Stat      `json:"startup_seconds"`
-	Runs           []CopyRun `json:"runs"`
+	RecordsPerSec      Stat      `json:"records_per_sec"`
+	CPUMicrosPerRecord Stat      `json:"cpu_us_per_record"`
+	Cores              Stat      `json:"cores"`
+	Seconds            Stat      `json:"seconds"` // session created -> all copies committed
+	StartupSeconds     Stat      `json:"startup_seconds"`
+	Runs               []CopyRun `json:"runs"`
 }
 
 // CopyRun is one run of the copy loop over its whole input.
@@ -319,6 +332,7 @@ type CopyRun struct {
 	StartupSeconds float64 `json:"startup_seconds"`
 	RecordsPerSec  float64 `json:"records_per_sec"`
 	Transactions   int64   `json:"transactions"`
+	CPUSeconds     float64 `json:"cpu_seconds"` // as EOSRun's
 }
 
 // Scaling is the EOS throughput at each processor.Config.Workers value of

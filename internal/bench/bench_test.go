@@ -78,6 +78,21 @@ func TestRunSmall(t *testing.T) {
 	}
 	require.Len(t, tp.EventsPerSec.Runs, 2)
 	require.Len(t, tp.Ratio.Runs, 2)
+	// CPU time per record, on every run of both loops (this is Linux).
+	for i, e := range tp.Runs {
+		require.Positive(t, e.CPUSeconds, "EOS run %d", i)
+		require.Positive(t, tp.Baseline.Runs[i].CPUSeconds, "copy run %d", i)
+	}
+	require.Len(t, tp.CPURatio.Runs, 2)
+	require.Positive(t, tp.CPUMicrosPerEvent.Median)
+	require.Positive(t, tp.Baseline.CPUMicrosPerRecord.Median)
+	require.Positive(t, tp.Cores.Median)
+	for i := range tp.Runs {
+		// Ratio = CPURatio × Cores / Baseline.Cores, per pair.
+		want := tp.CPURatio.Runs[i] * (tp.Runs[i].CPUSeconds / tp.Runs[i].Seconds) / (tp.Baseline.Runs[i].CPUSeconds / tp.Baseline.Runs[i].Seconds)
+		require.InDelta(t, want, tp.Ratio.Runs[i], 1e-9*want)
+	}
+	require.Contains(t, text.String(), "CPU of this process (the embedded broker's included)")
 	for i, r := range tp.Ratio.Runs {
 		require.InDelta(t, tp.Runs[i].EventsPerSec/tp.Baseline.Runs[i].RecordsPerSec, r, 1e-9, "ratio per pair")
 	}

@@ -169,6 +169,7 @@ func (r *runner) copyRun(ctx context.Context, label, profile string) (CopyRun, e
 	var res CopyRun
 	runtime.GC() // every run starts from a collected heap
 	err := r.profiled(profile, func() error {
+		cpu0, cpuOK := processCPU()
 		c, err := r.startCopyLoop(ctx, group, r.copyIn.topic, out)
 		if err != nil {
 			return err
@@ -177,12 +178,16 @@ func (r *runner) copyRun(ctx context.Context, label, profile string) (CopyRun, e
 		bar := r.prog.phase(label, total, "records", c.copied.Load)
 		err = waitFor(ctx, "the copy loop", total, c.copied.Load, c.exited, func() error { return c.err }, nil)
 		took := time.Since(c.started)
+		cpu1, _ := processCPU()
 		if err != nil {
 			bar.end("")
 			return err
 		}
 		res = CopyRun{Records: total, Seconds: took.Seconds(), StartupSeconds: time.Duration(c.assignedAt.Load()).Seconds(),
 			RecordsPerSec: float64(total) / took.Seconds(), Transactions: c.txns.Load()}
+		if cpuOK {
+			res.CPUSeconds = (cpu1 - cpu0).Seconds()
+		}
 		bar.end(fmt.Sprintf("%s rec/s, startup %.2fs, %d txns", count(res.RecordsPerSec), res.StartupSeconds, res.Transactions))
 		return c.stop()
 	})

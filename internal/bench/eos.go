@@ -135,6 +135,7 @@ func (r *runner) eosRun(ctx context.Context, label, profile string, workers int)
 	var out EOSRun
 	runtime.GC() // every run starts from a collected heap
 	err := r.profiled(profile, func() error {
+		cpu0, cpuOK := processCPU()
 		rp, err := r.startProcessor(ctx, group, names, workers)
 		if err != nil {
 			return err
@@ -150,6 +151,7 @@ func (r *runner) eosRun(ctx context.Context, label, profile string, workers int)
 				}
 			})
 		took := time.Since(rp.started)
+		cpu1, _ := processCPU()
 		if err != nil {
 			bar.end("")
 			return err
@@ -168,6 +170,9 @@ func (r *runner) eosRun(ctx context.Context, label, profile string, workers int)
 			SkippedDuplicate: st.SkippedDuplicate.Load(), SkippedTerminal: st.SkippedTerminal.Load(),
 			SkippedOtherType: st.SkippedOtherType.Load(), DeadLettered: st.DeadLettered.Load(),
 			CommandsIssued: st.CommandsIssued.Load(), CommandsExpected: expected,
+		}
+		if cpuOK {
+			out.CPUSeconds = (cpu1 - cpu0).Seconds()
 		}
 		bar.end(fmt.Sprintf("%s ev/s, startup %.2fs, %d txns, %d/%d commands", count(out.EventsPerSec), out.StartupSeconds,
 			out.Transactions, out.CommandsIssued, out.CommandsExpected))

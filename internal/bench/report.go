@@ -55,6 +55,14 @@ func (r Results) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "  run length\t%s s, startup %s s\t%s s, startup %s s, %s records\t-\n",
 		fmtStat(t.Seconds, f2), fmtStat(t.StartupSeconds, f2), fmtStat(t.Baseline.Seconds, f2), fmtStat(t.Baseline.StartupSeconds, f2),
 		count(float64(last(t.Baseline.Runs))))
+	if len(t.CPURatio.Runs) > 0 {
+		who := "this process (the embedded broker's included)"
+		if !r.Embedded {
+			who = "this process (the broker's not)"
+		}
+		fmt.Fprintf(tw, "  CPU of %s\t%s µs/event on %s cores\t%s µs/record on %s cores\t%s (CPU only)\n",
+			who, fmtStat(t.CPUMicrosPerEvent, f2), fmtStat(t.Cores, f2), fmtStat(t.Baseline.CPUMicrosPerRecord, f2), fmtStat(t.Baseline.Cores, f2), fmtStat(t.CPURatio, f2))
+	}
 	fmt.Fprintf(tw, "latency p50 at %s ev/s, %.1fs a run\t%s ms\tcopy loop %s ms\t%s\n",
 		count(l.RatePerSec), l.Seconds, fmtStat(l.P50Ms, f1), fmtStat(l.Baseline.P50Ms, f1), fmtStat(l.RatioP50, f2))
 	fmt.Fprintf(tw, "latency p99\t%s ms\tcopy loop %s ms\t%s\n", fmtStat(l.P99Ms, f1), fmtStat(l.Baseline.P99Ms, f1), fmtStat(l.RatioP99, f2))

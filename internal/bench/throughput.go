@@ -78,6 +78,13 @@ func (r *runner) throughput(ctx context.Context) error {
 	b.Seconds = summarize(collect(b.Runs, func(c CopyRun) float64 { return c.Seconds }))
 	b.StartupSeconds = summarize(collect(b.Runs, func(c CopyRun) float64 { return c.StartupSeconds }))
 	t.Ratio = summarize(ratios(t.EventsPerSec.Runs, b.RecordsPerSec.Runs))
+	if cpuMeasured(t.Runs, b.Runs) {
+		t.CPUMicrosPerEvent = summarize(collect(t.Runs, func(e EOSRun) float64 { return 1e6 * e.CPUSeconds / float64(e.Records) }))
+		t.Cores = summarize(collect(t.Runs, func(e EOSRun) float64 { return e.CPUSeconds / e.Seconds }))
+		b.CPUMicrosPerRecord = summarize(collect(b.Runs, func(c CopyRun) float64 { return 1e6 * c.CPUSeconds / float64(c.Records) }))
+		b.Cores = summarize(collect(b.Runs, func(c CopyRun) float64 { return c.CPUSeconds / c.Seconds }))
+		t.CPURatio = summarize(ratios(b.CPUMicrosPerRecord.Runs, t.CPUMicrosPerEvent.Runs))
+	}
 	return nil
 }
 
@@ -168,4 +175,19 @@ func (r *runner) scaling(ctx context.Context) error {
 // secs is seconds as a duration rounded to the millisecond, for messages.
 func secs(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+}
+
+// cpuMeasured reports whether every run of both loops has its CPU time.
+func cpuMeasured(eos []EOSRun, cp []CopyRun) bool {
+	for _, e := range eos {
+		if e.CPUSeconds <= 0 {
+			return false
+		}
+	}
+	for _, c := range cp {
+		if c.CPUSeconds <= 0 {
+			return false
+		}
+	}
+	return len(eos) > 0 && len(cp) > 0
 }
