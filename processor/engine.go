@@ -79,6 +79,14 @@ type Codec interface {
 	Decode(key, value []byte) (string, []state.Entry, error)
 }
 
+// AppendCodec is a Codec that can also append a record to a buffer. The
+// engine then encodes the changelog records of one piece of work into one
+// buffer instead of allocating each.
+type AppendCodec interface {
+	Codec
+	AppendEncode(dst []byte, key string, history []state.Entry) []byte
+}
+
 // ProcessRecord is the default Codec: the JSON process record
 // {"schema":1,"order_id":...,"history":[...]} (docs/contract.md).
 var ProcessRecord Codec = processRecord{}
@@ -86,6 +94,9 @@ var ProcessRecord Codec = processRecord{}
 type processRecord struct{}
 
 func (processRecord) Encode(key string, h []state.Entry) []byte { return topics.EncodeProcess(key, h) }
+func (processRecord) AppendEncode(dst []byte, key string, h []state.Entry) []byte {
+	return topics.AppendProcess(dst, key, h)
+}
 func (processRecord) Decode(key, value []byte) (string, []state.Entry, error) {
 	return topics.DecodeProcess(key, value)
 }

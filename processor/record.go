@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"go.opentelemetry.io/otel/trace"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -259,21 +261,57 @@ func (p *Processor[S]) work(w *work[S], now time.Time) {
 	for _, r := range w.records {
 		p.handle(w, r, now)
 	}
+	n := 0
 	for _, sh := range w.shards {
-		for key, proc := range w.part.store.Shard(sh).Staged() {
-			w.changelog = append(w.changelog, p.changelogRecord(w.part, key, proc))
+		n += w.part.store.Shard(sh).StagedLen()
+	}
+	p.addChangelog(w, n, func(yield func(string, *state.Process[S]) bool) {
+		for _, sh := range w.shards {
+			for key, proc := range w.part.store.Shard(sh).Staged() {
+				if !yield(key, proc) {
+					return
+				}
+			}
 		}
+	})
+}
+
+// addChangelog appends to w.changelog the changelog record of each of the
+// n processes seq yields (nil: a tombstone). The records are one slab, and
+// their values one buffer when the codec can append (each value a slice of
+// it): a few allocations per work instead of three per record. franz-go
+// keeps the records until the transaction's end; nothing is reused.
+func (p *Processor[S]) addChangelog(w *work[S], n int, seq iter.Seq2[string, *state.Process[S]]) {
+	if n == 0 {
+		return
+	}
+	slab := make([]kgo.Record, 0, n)
+	app, _ := p.def.Codec.(AppendCodec)
+	var buf []byte
+	for key, proc := range seq {
+		slab = append(slab, kgo.Record{Topic: p.cfg.Topics.Changelog, Partition: w.part.id, Key: keyBytes(key)})
+		r := &slab[len(slab)-1]
+		switch {
+		case proc == nil:
+		case app == nil:
+			r.Value = p.def.Codec.Encode(key, proc.History)
+		default:
+			start := len(buf)
+			buf = app.AppendEncode(buf, key, proc.History)
+			r.Value = buf[start:len(buf):len(buf)]
+			if start == 0 && n > 1 {
+				// Room for the rest at about this record's size, so that the
+				// buffer is not regrown record after record.
+				buf = slices.Grow(buf, len(buf)*(n-1)*5/4)
+			}
+		}
+		w.changelog = append(w.changelog, r)
 	}
 }
 
-// changelogRecord is the changelog record of proc (nil: a tombstone).
-func (p *Processor[S]) changelogRecord(part *partition[S], key string, proc *state.Process[S]) *kgo.Record {
-	r := &kgo.Record{Topic: p.cfg.Topics.Changelog, Partition: part.id, Key: []byte(key)}
-	if proc != nil {
-		r.Value = p.def.Codec.Encode(key, proc.History)
-	}
-	return r
-}
+// keyBytes is key's bytes without a copy. A record's key is only read
+// (hashed and written to the wire), never written to.
+func keyBytes(key string) []byte { return unsafe.Slice(unsafe.StringData(key), len(key)) }
 
 // handle is where an input record enters: it is decoded, then applied,
 // skipped or dead-lettered. Exactly one of those happens to every record.
@@ -411,9 +449,13 @@ func (p *Processor[S]) tick(w *work[S], now time.Time) {
 			w.ticked = append(w.ticked, e.key)
 		}
 	})
-	for _, key := range w.ticked {
-		w.changelog = append(w.changelog, p.changelogRecord(part, key, part.store.Get(key)))
-	}
+	p.addChangelog(w, len(w.ticked), func(yield func(string, *state.Process[S]) bool) {
+		for _, key := range w.ticked {
+			if !yield(key, part.store.Get(key)) {
+				return
+			}
+		}
+	})
 }
 
 // partitioner writes changelog records to the partition the processor set

@@ -194,6 +194,9 @@ func (s *Shard[S]) Staged() iter.Seq2[string, *Process[S]] { return maps.All(s.s
 // HasStaged reports whether anything is staged in the shard.
 func (s *Shard[S]) HasStaged() bool { return len(s.staged) > 0 }
 
+// StagedLen is the number of keys with a staged change in the shard.
+func (s *Shard[S]) StagedLen() int { return len(s.staged) }
+
 // Commit makes the shard's staged changes its committed state.
 func (s *Shard[S]) Commit() {
 	for k, p := range s.staged {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,13 +56,28 @@ const (
 // stream, never a snapshot of derived fields. The bytes are identical to
 // json.Marshal of the wireRecord (see record_fast_test.go).
 func EncodeProcess(orderID string, history []state.Entry) []byte {
+	return appendProcess(make([]byte, 0, processSize(orderID, history)), orderID, history)
+}
+
+// AppendProcess appends EncodeProcess(orderID, history) to dst, for an
+// encoder that keeps many records in one buffer.
+func AppendProcess(dst []byte, orderID string, history []state.Entry) []byte {
+	return appendProcess(slices.Grow(dst, processSize(orderID, history)), orderID, history)
+}
+
+// processSize is at least the length of the record (exactly so, but for
+// escapes and shorter times).
+func processSize(orderID string, history []state.Entry) int {
 	n := len(recOpen) + 1 + len(recOrderID) + len(orderID) + 2 + len(recHistory) + len(recClose)
 	for i := range history {
 		e := &history[i]
 		n += len(entID) + len(entType) + len(entMenuID) + len(entAt) + len(entClose) + 1 + 6 +
 			len(e.ID) + len(e.Type) + len(e.Ref) + maxAtLen
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+func appendProcess(b []byte, orderID string, history []state.Entry) []byte {
 	b = append(b, recOpen...)
 	b = strconv.AppendInt(b, RecordSchema, 10)
 	b = append(b, recOrderID...)

@@ -182,6 +182,9 @@ func TestEncodeProcessEqualsMarshal(t *testing.T) {
 		if string(got) != string(want) {
 			rt.Fatalf("EncodeProcess =\n%q\njson.Marshal =\n%q", got, want)
 		}
+		if app := AppendProcess([]byte("prefix"), orderID, h); string(app) != "prefix"+string(got) {
+			rt.Fatalf("AppendProcess = %q, want the prefix and %q", app, got)
+		}
 		checkDecodeSame(rt, []byte(orderID), got)
 		// A key that differs from the order id is rejected the same way.
 		checkDecodeSame(rt, []byte(orderID+"x"), got)
