@@ -84,10 +84,15 @@ func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
 func (s *Store[S]) Load(key string, p *Process[S]) { s.shard(key).Load(key, p) }
 
 // Staged yields each staged change: the process, or nil for a deletion.
-func (s *Store[S]) Staged() iter.Seq2[string, *Process[S]] {
+// A staged key is the string given to Put, which for a committed key may
+// be a view of a larger buffer (see Put): copy it to keep it.
+func (s *Store[S]) Staged() iter.Seq2[string, *Process[S]] { return s.each((*Shard[S]).Staged) }
+
+// each yields what seq yields for every shard, shard after shard.
+func (s *Store[S]) each(seq func(*Shard[S]) iter.Seq2[string, *Process[S]]) iter.Seq2[string, *Process[S]] {
 	return func(yield func(string, *Process[S]) bool) {
 		for i := range s.shards {
-			for k, p := range s.shards[i].staged {
+			for k, p := range seq(&s.shards[i]) {
 				if !yield(k, p) {
 					return
 				}
@@ -121,17 +126,7 @@ func (s *Store[S]) Rollback() {
 }
 
 // All yields the committed processes (staged changes excluded).
-func (s *Store[S]) All() iter.Seq2[string, *Process[S]] {
-	return func(yield func(string, *Process[S]) bool) {
-		for i := range s.shards {
-			for k, c := range s.shards[i].committed {
-				if !yield(k, c.p) {
-					return
-				}
-			}
-		}
-	}
-}
+func (s *Store[S]) All() iter.Seq2[string, *Process[S]] { return s.each((*Shard[S]).All) }
 
 // Len is the number of committed processes.
 func (s *Store[S]) Len() int {
@@ -144,8 +139,10 @@ func (s *Store[S]) Len() int {
 
 // Get returns the process for key, staged changes included, or nil.
 func (s *Shard[S]) Get(key string) *Process[S] {
-	p, _ := s.Find(key)
-	return p
+	if p, ok := s.staged[key]; ok {
+		return p
+	}
+	return s.Committed(key)
 }
 
 // Find is Get, and also reports whether key is committed, in which case
@@ -188,8 +185,19 @@ func (s *Shard[S]) Load(key string, p *Process[S]) {
 	s.committed[key] = &slot[S]{p: p}
 }
 
-// Staged yields each staged change of the shard.
+// Staged yields each staged change of the shard (see Store.Staged).
 func (s *Shard[S]) Staged() iter.Seq2[string, *Process[S]] { return maps.All(s.staged) }
+
+// All yields the shard's committed processes.
+func (s *Shard[S]) All() iter.Seq2[string, *Process[S]] {
+	return func(yield func(string, *Process[S]) bool) {
+		for k, c := range s.committed {
+			if !yield(k, c.p) {
+				return
+			}
+		}
+	}
+}
 
 // HasStaged reports whether anything is staged in the shard.
 func (s *Shard[S]) HasStaged() bool { return len(s.staged) > 0 }

@@ -204,8 +204,8 @@ func decodeProcessSlow(key, value []byte) (string, []state.Entry, error) {
 
 // stampMin and stampMax are the ends of state.Stamp's range, for errors.
 var (
-	stampMin = time.Unix(0, math.MinInt64).UTC().Format(time.RFC3339Nano)
-	stampMax = time.Unix(0, math.MaxInt64).UTC().Format(time.RFC3339Nano)
+	stampMin = state.Stamp(math.MinInt64).String()
+	stampMax = state.Stamp(math.MaxInt64).String()
 )
 
 // decodeProcessFast reads exactly the shape EncodeProcess writes: schema 1,
