@@ -81,6 +81,9 @@ run on the same broker and partitions:
     loop's produce-to-visible latency at the same rate;
   - restore: processor.LoadPartition on all changelog partitions at once;
     baseline: a plain read_committed read of the changelog to its end;
+    beside it the bound no restore can beat on these cores: GOMAXPROCS over
+    the raw read's CPU plus the decode and fold of every record (timed from
+    memory), per record, over the raw read's rate;
   - heap per live pending process with two events (after GC).
 Each measurement is repeated --runs times and reported as the median and
 the min–max; every timed phase lasts at least --min-phase. The inputs are

@@ -423,6 +423,35 @@ type Restore struct {
 	Runs                []RestoreRun `json:"runs"`
 	Baseline            RawRead      `json:"baseline_raw_read"`
 	Ratio               Stat         `json:"ratio"` // RecordsPerSec / Baseline.RecordsPerSec, per pair
+	// CPUMicrosPerRecord is this process's CPU time per changelog record,
+	// and Cores the CPU time per second of the run (as Throughput's).
+	CPUMicrosPerRecord Stat `json:"cpu_us_per_record"`
+	Cores              Stat `json:"cores"`
+	// Floor is the decode and fold of every record, from memory.
+	Floor DecodeFold `json:"decode_fold"`
+	// Bound is, per run, the highest Ratio a restore could reach that
+	// fetches as the raw read does and decodes and folds every record as
+	// Floor does, with all GOMAXPROCS cores busy and nothing else to do:
+	// GOMAXPROCS ÷ (raw-read CPU + decode-and-fold CPU per record) ÷ the
+	// raw read's records per second. Empty when CPU time is not measured.
+	Bound Stat `json:"bound"`
+}
+
+// DecodeFold is the CPU cost of decoding and folding every changelog
+// record with the processor's codec and manager, from records already in
+// memory, the processes dropped: the part of a restore it cannot skip.
+type DecodeFold struct {
+	CPUMicrosPerRecord Stat            `json:"cpu_us_per_record"`
+	Cores              Stat            `json:"cores"`
+	Runs               []DecodeFoldRun `json:"runs"`
+}
+
+// DecodeFoldRun is one decode-and-fold run, pass after pass until MinPhase.
+type DecodeFoldRun struct {
+	Passes     int     `json:"passes"`
+	Records    int64   `json:"records"` // every pass
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // RestoreRun is one restore run.
@@ -432,15 +461,18 @@ type RestoreRun struct {
 	ProcessesPerSec float64 `json:"processes_per_sec"`
 	RecordsPerSec   float64 `json:"records_per_sec"`
 	HeapBytes       int64   `json:"heap_bytes"`
+	CPUSeconds      float64 `json:"cpu_seconds"` // as EOSRun's, over the timed passes
 }
 
 // RawRead is a plain read_committed read of the whole changelog, pass
 // after pass until a run lasts MinPhase.
 type RawRead struct {
-	Records       int64        `json:"records"` // per pass
-	RecordsPerSec Stat         `json:"records_per_sec"`
-	Seconds       Stat         `json:"seconds"`
-	Runs          []RawReadRun `json:"runs"`
+	Records            int64        `json:"records"` // per pass
+	RecordsPerSec      Stat         `json:"records_per_sec"`
+	CPUMicrosPerRecord Stat         `json:"cpu_us_per_record"`
+	Cores              Stat         `json:"cores"`
+	Seconds            Stat         `json:"seconds"`
+	Runs               []RawReadRun `json:"runs"`
 }
 
 // RawReadRun is one raw-read run.
@@ -449,6 +481,7 @@ type RawReadRun struct {
 	Records       int64   `json:"records"` // every pass
 	Seconds       float64 `json:"seconds"`
 	RecordsPerSec float64 `json:"records_per_sec"`
+	CPUSeconds    float64 `json:"cpu_seconds"` // as EOSRun's, over the timed passes
 }
 
 // Memory is the heap held per live pending process, once per run.
@@ -834,6 +867,9 @@ func targets(r Results) []Target {
 		rst.Checked = false
 		rst.Note = fmt.Sprintf("not checked: GOGC=%d, memory limit %s; the target is at Go's default GC (unset GOGC and GOMEMLIMIT)",
 			r.GC.GOGC, memLimit(r.GC.MemoryLimit))
+	}
+	if rst.Checked && len(r.Restore.Bound.Runs) > 0 {
+		rst.Note = fmt.Sprintf("bound %.2f on %d cores: fetch plus decode and fold of every record, from their CPU", r.Restore.Bound.Median, r.GOMAXPROCS)
 	}
 
 	mem := stat("memory", "heap bytes per live pending process with two events", r.Memory.BytesPerProcess, "<=", 400)

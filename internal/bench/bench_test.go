@@ -146,7 +146,20 @@ func TestRunSmall(t *testing.T) {
 		require.GreaterOrEqual(t, raw.Seconds, 0.05)
 		require.Equal(t, rs.Records*int64(raw.Passes), raw.Records)
 		require.InDelta(t, run.RecordsPerSec/raw.RecordsPerSec, rs.Ratio.Runs[i], 1e-9)
+		// CPU time of every pass of all three, and the bound from it.
+		require.Positive(t, run.CPUSeconds, "restore run %d", i)
+		require.Positive(t, raw.CPUSeconds, "raw read run %d", i)
+		df := rs.Floor.Runs[i]
+		require.Positive(t, df.CPUSeconds, "decode-and-fold run %d", i)
+		require.GreaterOrEqual(t, df.Seconds, 0.05, "passes until MinPhase")
+		require.Equal(t, rs.Records*int64(df.Passes), df.Records, "every record, every pass")
+		perRecord := 1e6*raw.CPUSeconds/float64(raw.Records) + 1e6*df.CPUSeconds/float64(df.Records)
+		want := float64(res.GOMAXPROCS) / perRecord * 1e6 / raw.RecordsPerSec
+		require.InDelta(t, want, rs.Bound.Runs[i], 1e-9*want)
 	}
+	require.Len(t, rs.Bound.Runs, 2)
+	require.Contains(t, text.String(), "decode and fold only, from memory")
+	require.Contains(t, byName(res.Targets)["restore"].Note, "bound ")
 
 	m := res.Memory
 	require.Equal(t, 3000, m.Processes)

@@ -70,6 +70,12 @@ func (r Results) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "restore, %s processes\t%s rec/s, %s proc/s\traw read %s rec/s\t%s\n",
 		count(float64(s.Processes)), fmtStat(s.RecordsPerSec, rate), fmtStat(s.ProcessesPerSec, rate), fmtStat(s.Baseline.RecordsPerSec, rate), fmtStat(s.Ratio, f2))
 	fmt.Fprintf(tw, "  run length\t%s s\t%s s\t-\n", fmtStat(s.Seconds, f2), fmtStat(s.Baseline.Seconds, f2))
+	if len(s.Bound.Runs) > 0 {
+		fmt.Fprintf(tw, "  CPU of this process\t%s µs/record on %s cores\t%s µs/record on %s cores\t-\n",
+			fmtStat(s.CPUMicrosPerRecord, f2), fmtStat(s.Cores, f2), fmtStat(s.Baseline.CPUMicrosPerRecord, f2), fmtStat(s.Baseline.Cores, f2))
+		fmt.Fprintf(tw, "  decode and fold only, from memory\t%s µs/record on %s cores\t-\tbound %s\n",
+			fmtStat(s.Floor.CPUMicrosPerRecord, f2), fmtStat(s.Floor.Cores, f2), fmtStat(s.Bound, f2))
+	}
 	fmt.Fprintf(tw, "heap per pending process (2 events)\t%s B (%s processes)\t-\t-\n", fmtStat(m.BytesPerProcess, f0), count(float64(m.Processes)))
 	fmt.Fprintf(tw, "heap after restore\t%s (%s B/process)\t-\t-\n", fmtStat(s.HeapBytes, sz), fmtStat(s.HeapBytesPerProcess, f0))
 	if err := tw.Flush(); err != nil {

@@ -35,6 +35,12 @@ func (r *runner) restore(ctx context.Context) error {
 	}
 	res := &r.res.Restore
 	res.Method, res.TopUp = restoreMethod, topUp
+	// The records the decode-and-fold floor is measured on: read once,
+	// outside every clock.
+	var recs []*kgo.Record
+	if _, _, err := r.rawRead(ctx, new(atomic.Int64), func(rec *kgo.Record) { recs = append(recs, rec) }); err != nil {
+		return fmt.Errorf("read the changelog into memory: %w", err)
+	}
 	for i := range r.o.Runs {
 		run := fmt.Sprintf("%d/%d", i+1, r.o.Runs)
 		var raw RawReadRun
@@ -59,6 +65,11 @@ func (r *runner) restore(ctx context.Context) error {
 		}
 		res.Processes = procs
 		res.Runs = append(res.Runs, rr)
+		df, err := r.decodeFoldRun(ctx, "decode and fold from memory "+run, recs)
+		if err != nil {
+			return err
+		}
+		res.Floor.Runs = append(res.Floor.Runs, df)
 	}
 	res.Records = res.Baseline.Records
 	res.Seconds = summarize(collect(res.Runs, func(x RestoreRun) float64 { return x.Seconds }))
@@ -72,7 +83,108 @@ func (r *runner) restore(ctx context.Context) error {
 	b.RecordsPerSec = summarize(collect(b.Runs, func(x RawReadRun) float64 { return x.RecordsPerSec }))
 	b.Seconds = summarize(collect(b.Runs, func(x RawReadRun) float64 { return x.Seconds }))
 	res.Ratio = summarize(ratios(res.RecordsPerSec.Runs, b.RecordsPerSec.Runs))
+	if cpuMeasuredRestore(res.Runs, b.Runs, res.Floor.Runs) {
+		res.CPUMicrosPerRecord = summarize(collect(res.Runs, func(x RestoreRun) float64 { return 1e6 * x.CPUSeconds / float64(res.Records*int64(x.Passes)) }))
+		res.Cores = summarize(collect(res.Runs, func(x RestoreRun) float64 { return x.CPUSeconds / x.Seconds }))
+		b.CPUMicrosPerRecord = summarize(collect(b.Runs, func(x RawReadRun) float64 { return 1e6 * x.CPUSeconds / float64(x.Records) }))
+		b.Cores = summarize(collect(b.Runs, func(x RawReadRun) float64 { return x.CPUSeconds / x.Seconds }))
+		f := &res.Floor
+		f.CPUMicrosPerRecord = summarize(collect(f.Runs, func(x DecodeFoldRun) float64 { return 1e6 * x.CPUSeconds / float64(x.Records) }))
+		f.Cores = summarize(collect(f.Runs, func(x DecodeFoldRun) float64 { return x.CPUSeconds / x.Seconds }))
+		cores := float64(r.res.GOMAXPROCS)
+		bound := make([]float64, len(f.Runs))
+		for i := range bound {
+			// Every core busy with the raw read's fetch and this decode
+			// and fold, nothing else: records per µs over the raw read's.
+			best := cores / (b.CPUMicrosPerRecord.Runs[i] + f.CPUMicrosPerRecord.Runs[i])
+			bound[i] = best * 1e6 / b.RecordsPerSec.Runs[i]
+		}
+		res.Bound = summarize(bound)
+	}
 	return nil
+}
+
+// cpuMeasuredRestore reports whether every run has its CPU time.
+func cpuMeasuredRestore(rs []RestoreRun, raw []RawReadRun, df []DecodeFoldRun) bool {
+	if len(rs) == 0 || len(rs) != len(raw) || len(rs) != len(df) {
+		return false
+	}
+	for i := range rs {
+		if rs[i].CPUSeconds <= 0 || raw[i].CPUSeconds <= 0 || df[i].CPUSeconds <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeFoldRun decodes and folds every record of recs with the processor's
+// own codec and manager, on GOMAXPROCS goroutines, dropping the processes,
+// pass after pass until MinPhase: the work a restore cannot skip (every
+// record is read and checked, and every process is folded to know when it
+// is due), without the fetch, the store or a growing live heap.
+func (r *runner) decodeFoldRun(ctx context.Context, label string, recs []*kgo.Record) (DecodeFoldRun, error) {
+	var out DecodeFoldRun
+	def := catering.Definition()
+	m, err := state.NewManager(def.Process, state.DefaultLimits())
+	if err != nil {
+		return out, err
+	}
+	codec := def.Codec
+	var pos atomic.Int64
+	bar := r.prog.phase(label, 0, "records", pos.Load)
+	figures := ""
+	defer func() { bar.end(figures) }()
+	workers := r.res.GOMAXPROCS
+	var took, cpu time.Duration
+	for took < r.o.MinPhase || out.Passes == 0 {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		runtime.GC() // as before each restore pass
+		errs := make([]error, workers)
+		cpu0, cpuOK := processCPU()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				var n int64
+				for i := w; i < len(recs); i += workers {
+					rec := recs[i]
+					n++
+					if rec.Value == nil {
+						continue
+					}
+					_, history, err := codec.Decode(rec.Key, rec.Value)
+					if err != nil {
+						errs[w] = fmt.Errorf("offset %d: %w", rec.Offset, err)
+						return
+					}
+					if m.Restore(history) == nil {
+						errs[w] = fmt.Errorf("offset %d: no process", rec.Offset)
+						return
+					}
+				}
+				pos.Add(n)
+			})
+		}
+		wg.Wait()
+		took += time.Since(start)
+		cpu1, _ := processCPU()
+		for _, err := range errs {
+			if err != nil {
+				return out, fmt.Errorf("decode the changelog: %w", err)
+			}
+		}
+		if cpuOK {
+			cpu += cpu1 - cpu0
+		}
+		out.Records += int64(len(recs))
+		out.Passes++
+	}
+	out.Seconds, out.CPUSeconds = took.Seconds(), cpu.Seconds()
+	figures = fmt.Sprintf("%d passes of %s records, timed %.2fs: %.2f µs of CPU per record on %.2f cores",
+		out.Passes, count(float64(len(recs))), out.Seconds, 1e6*out.CPUSeconds/float64(out.Records), out.CPUSeconds/out.Seconds)
+	return out, nil
 }
 
 // restoreRun restores every partition with processor.LoadPartition, pass
@@ -95,6 +207,7 @@ func (r *runner) restoreRun(ctx context.Context, label string, records int64) (R
 		stores := make([]*state.Store[state.Order], parts)
 		errs := make([]error, parts)
 		before := heapAfterGC()
+		cpu0, cpuOK := processCPU()
 		start := time.Now()
 		var wg sync.WaitGroup
 		for p := range parts {
@@ -105,6 +218,9 @@ func (r *runner) restoreRun(ctx context.Context, label string, records int64) (R
 		}
 		wg.Wait()
 		took += time.Since(start)
+		if cpu1, _ := processCPU(); cpuOK {
+			out.CPUSeconds += (cpu1 - cpu0).Seconds()
+		}
 		cl.Close()
 		for p, err := range errs {
 			if err != nil {
@@ -184,9 +300,13 @@ func (r *runner) rawReadRun(ctx context.Context, label string) (RawReadRun, erro
 	var took time.Duration
 	for took < r.o.MinPhase || out.Passes == 0 {
 		runtime.GC() // as before each restore pass
-		n, d, err := r.rawRead(ctx, &pos)
+		cpu0, cpuOK := processCPU()
+		n, d, err := r.rawRead(ctx, &pos, nil)
 		if err != nil {
 			return out, err
+		}
+		if cpu1, _ := processCPU(); cpuOK {
+			out.CPUSeconds += (cpu1 - cpu0).Seconds()
 		}
 		if out.Passes > 0 && n != out.Records/int64(out.Passes) {
 			return out, fmt.Errorf("pass %d read %d records, the first %d", out.Passes+1, n, out.Records/int64(out.Passes))
@@ -206,8 +326,9 @@ func (r *runner) rawReadRun(ctx context.Context, label string) (RawReadRun, erro
 // stable offset with a plain read_committed consumer, doing nothing with
 // the records: the fastest a restore could read them. It returns the
 // records (not control markers) and the time taken; pos counts every
-// record fetched.
-func (r *runner) rawRead(ctx context.Context, pos *atomic.Int64) (int64, time.Duration, error) {
+// record fetched. each, when not nil, is given every record (not marker)
+// below the last stable offset.
+func (r *runner) rawRead(ctx context.Context, pos *atomic.Int64, each func(*kgo.Record)) (int64, time.Duration, error) {
 	ends, err := r.adm.ListCommittedOffsets(ctx, r.names.Changelog)
 	if err == nil {
 		err = ends.Error()
@@ -257,6 +378,9 @@ func (r *runner) rawRead(ctx context.Context, pos *atomic.Int64) (int64, time.Du
 			for _, rec := range fp.Records {
 				if !rec.Attrs.IsControl() {
 					records++
+					if each != nil && rec.Offset < want[fp.Partition] {
+						each(rec)
+					}
 				}
 			}
 			last := fp.Records[len(fp.Records)-1].Offset
