@@ -44,5 +44,16 @@ func BenchmarkFold(b *testing.B) {
 				}
 			}
 		})
+		// The same fold through the handlers, entry by entry (what Restore
+		// did before the catering definition set FoldWith).
+		proj := state.Catering().Projection
+		b.Run(fmt.Sprintf("handlers/entries=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if proj.FoldHandlers(history).Status != state.Pending {
+					b.Fatal("unexpected status")
+				}
+			}
+		})
 	}
 }

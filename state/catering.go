@@ -124,6 +124,44 @@ func (o Order) withMenu(id string, f func(*Menu)) Order {
 	return o
 }
 
+// foldOrder is the handlers' fold of a whole history (TestFoldOrderEqualsHandlers),
+// built in place: the handlers copy the menus on every menu event, so that
+// the state they were given stays as it was, which made a fold allocate once
+// per menu event and copy the menus each time. Here the menus are gathered
+// on the stack (up to 8) and allocated once, at their final length.
+func foldOrder(history []Entry) Order {
+	var o Order
+	var stack [8]Menu
+	menus := stack[:0]
+	for _, e := range history {
+		switch e.Type {
+		case CustomerConfirmedMenu, CatererConfirmedMenu, CatererDeclinedMenu:
+			i := slices.IndexFunc(menus, func(m Menu) bool { return m.ID == e.Ref })
+			if i < 0 {
+				menus = append(menus, Menu{ID: e.Ref})
+				i = len(menus) - 1
+			}
+			switch e.Type {
+			case CustomerConfirmedMenu:
+				menus[i].Customer = true
+			case CatererConfirmedMenu:
+				menus[i].Caterer = Accepted
+			default:
+				menus[i].Caterer = Declined
+			}
+		case ConfirmOrderIssued:
+			o.Status, o.Confirmation = Confirmed, &Confirmation{Menu: e.Ref, CommandID: e.ID}
+		case MatchExpired:
+			o.Status = Expired
+		}
+	}
+	if len(menus) > 0 {
+		o.Menus = make([]Menu, len(menus))
+		copy(o.Menus, menus)
+	}
+	return o
+}
+
 // commandNamespace is the fixed UUID namespace of ConfirmOrder command ids.
 // It is part of the wire contract: changing it changes every command id.
 var commandNamespace = uuid.MustParse("6f2b8c0e-3a6d-5b9e-8f41-6c1f0e2a9d57")
@@ -180,7 +218,8 @@ func Catering() Definition[Order] {
 		When(MatchExpired, func(o Order, _ Entry) Order {
 			o.Status = Expired
 			return o
-		})
+		}).
+		FoldWith(foldOrder)
 	return Definition[Order]{
 		Projection: p,
 		Decide: func(key string, o Order, applied Entry, _ time.Time) (Entry, bool) {

@@ -50,6 +50,7 @@ func InStampRange(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t)
 type Projection[S any] struct {
 	init     func() S
 	handlers map[string]func(S, Entry) S
+	fold     func(history []Entry) S // FoldWith's, or nil
 }
 
 // Init starts a projection whose initial state is init().
@@ -58,8 +59,11 @@ func Init[S any](init func() S) *Projection[S] {
 }
 
 // When registers the handler for an event type and returns the projection.
+// A When after FoldWith clears the whole-history fold, since that fold
+// was written for the handlers as they were.
 func (p *Projection[S]) When(eventType string, h func(S, Entry) S) *Projection[S] {
 	p.handlers[eventType] = h
+	p.fold = nil
 	return p
 }
 
@@ -69,9 +73,30 @@ func (p *Projection[S]) Handles(eventType string) bool {
 	return ok
 }
 
+// FoldWith sets a function that folds a whole history at once and returns
+// the projection. It must give what folding through the handlers gives
+// (FoldHandlers), but it may build the state in place, since nothing else
+// holds the state it is building: a handler has to copy what it changes,
+// a fold of the whole history does not. Fold uses it, which a restore calls
+// for every process; Apply still goes through the handlers. Test it
+// against FoldHandlers. A later When clears it.
+func (p *Projection[S]) FoldWith(fold func(history []Entry) S) *Projection[S] {
+	p.fold = fold
+	return p
+}
+
 // Fold returns the state after applying every entry of history in order.
 // Entries without a handler leave the state unchanged.
 func (p *Projection[S]) Fold(history []Entry) S {
+	if p.fold != nil {
+		return p.fold(history)
+	}
+	return p.FoldHandlers(history)
+}
+
+// FoldHandlers is Fold through the handlers, entry by entry, whether or
+// not FoldWith is set: the reference a FoldWith function is tested against.
+func (p *Projection[S]) FoldHandlers(history []Entry) S {
 	s := p.init()
 	for _, e := range history {
 		s = p.apply(s, e)
