@@ -35,12 +35,6 @@ func (r *runner) restore(ctx context.Context) error {
 	}
 	res := &r.res.Restore
 	res.Method, res.TopUp = restoreMethod, topUp
-	// The records the decode-and-fold floor is measured on: read once,
-	// outside every clock.
-	var recs []*kgo.Record
-	if _, _, err := r.rawRead(ctx, new(atomic.Int64), func(rec *kgo.Record) { recs = append(recs, rec) }); err != nil {
-		return fmt.Errorf("read the changelog into memory: %w", err)
-	}
 	for i := range r.o.Runs {
 		run := fmt.Sprintf("%d/%d", i+1, r.o.Runs)
 		var raw RawReadRun
@@ -65,7 +59,7 @@ func (r *runner) restore(ctx context.Context) error {
 		}
 		res.Processes = procs
 		res.Runs = append(res.Runs, rr)
-		df, err := r.decodeFoldRun(ctx, "decode and fold from memory "+run, recs)
+		df, err := r.decodeFoldRun(ctx, "decode and fold from memory "+run)
 		if err != nil {
 			return err
 		}
@@ -117,13 +111,19 @@ func cpuMeasuredRestore(rs []RestoreRun, raw []RawReadRun, df []DecodeFoldRun) b
 	return true
 }
 
-// decodeFoldRun decodes and folds every record of recs with the processor's
-// own codec and manager, on GOMAXPROCS goroutines, dropping the processes,
-// pass after pass until MinPhase: the work a restore cannot skip (every
-// record is read and checked, and every process is folded to know when it
-// is due), without the fetch, the store or a growing live heap.
-func (r *runner) decodeFoldRun(ctx context.Context, label string, recs []*kgo.Record) (DecodeFoldRun, error) {
+// decodeFoldRun decodes and folds every changelog record with the
+// processor's own codec and manager, on GOMAXPROCS goroutines, dropping the
+// processes, pass after pass until MinPhase: the work a restore cannot skip
+// (every record is read and checked, and every process is folded to know
+// when it is due), without the fetch, the store or a growing live heap.
+// The records are read into memory first, outside the clock, and live only
+// for this run, so that the restore and raw-read runs do not mark them.
+func (r *runner) decodeFoldRun(ctx context.Context, label string) (DecodeFoldRun, error) {
 	var out DecodeFoldRun
+	var recs []*kgo.Record
+	if _, _, err := r.rawRead(ctx, new(atomic.Int64), func(rec *kgo.Record) { recs = append(recs, rec) }); err != nil {
+		return out, fmt.Errorf("read the changelog into memory: %w", err)
+	}
 	def := catering.Definition()
 	m, err := state.NewManager(def.Process, state.DefaultLimits())
 	if err != nil {
