@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"math/rand/v2"
 	"strings"
 	"syscall"
@@ -16,19 +17,28 @@ import (
 
 // publishPaced publishes recs in batches with a pause between them, in the
 // background, so that faults land while events flow. The channel closes
-// when everything is published.
+// when everything is published. The publisher stops when the test ends,
+// and the test waits for it: it never reports into a finished test.
 func (s *suite) publishPaced(recs []input, batch int, pause time.Duration) <-chan struct{} {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; i < len(recs); i += batch {
-			if err := s.tryPublish(recs[i:min(i+batch, len(recs))]); err != nil {
-				s.t.Errorf("publish: %v", err) // never t.Fatal outside the test's goroutine
+			if err := s.publishCtx(ctx, recs[i:min(i+batch, len(recs))]); err != nil {
+				if ctx.Err() == nil {
+					s.t.Errorf("publish: %v", err) // never t.Fatal outside the test's goroutine
+				}
 				return
 			}
-			time.Sleep(pause)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
 		}
 	}()
+	s.t.Cleanup(func() { cancel(); <-done })
 	return done
 }
 

@@ -93,13 +93,20 @@ func chooseBroker() (stop func(), err error) {
 		}
 		return func() {}, nil
 	}
-	if c, addr, ok := startContainer(); ok {
+	c, addr, ok, err := startContainer()
+	if ok {
 		env = broker{addr: addr, kind: "testcontainers", restart: func(hard bool) error { return restartContainer(c, addr, hard) }}
 		return func() {
 			if err := c.Terminate(context.Background()); err != nil {
 				log.Printf("stop the Kafka container: %v", err)
 			}
 		}, nil
+	}
+	if err != nil {
+		if os.Getenv("CATERING_IT_REQUIRE_CONTAINERS") != "" {
+			return nil, fmt.Errorf("%w (CATERING_IT_REQUIRE_CONTAINERS is set, so the suite does not fall back to the embedded broker)", err)
+		}
+		log.Printf("%v: using the embedded broker", err)
 	}
 	b, err := embedded.StartAnyPort(embedded.Options{})
 	if err != nil {
@@ -134,30 +141,66 @@ func engineAnswers() (bool, string) {
 }
 
 // startContainer runs kafkaImage when a Docker engine answers within a few
-// seconds. No engine is not a failure: ok is false.
-func startContainer() (c testcontainers.Container, addr string, ok bool) {
+// seconds. No engine is not a failure: ok is false and err nil. An engine
+// whose Kafka container does not come up, or whose published port does not
+// answer, gets a second try with a fresh container; err says why both failed.
+func startContainer() (c testcontainers.Container, addr string, ok bool, err error) {
 	if up, why := engineAnswers(); !up {
+		if os.Getenv("CATERING_IT_REQUIRE_CONTAINERS") != "" {
+			return nil, "", false, fmt.Errorf("%s", why)
+		}
 		log.Printf("%s: using the embedded broker (make test-containers runs the suite on testcontainers)", why)
-		return nil, "", false
+		return nil, "", false, nil
 	}
-	// A fixed host port below 32768, advertised as such (not kafka.sh's 19092-19094).
-	const port = "19095"
+	c, addr, err = runKafkaContainer(false)
+	if err == nil {
+		return c, addr, true, nil
+	}
+	log.Printf("the Kafka container failed (%v): trying once more with a fresh one on the host's network", err)
+	c, addr, err2 := runKafkaContainer(true)
+	if err2 == nil {
+		return c, addr, true, nil
+	}
+	return nil, "", false, fmt.Errorf("the Kafka container failed twice: with a published port: %v; on the host's network: %w", err, err2)
+}
+
+// containerPort is the fixed host port of the broker's container: below
+// 32768 and advertised as such (not kafka.sh's 19092-19094).
+const containerPort = "19095"
+
+// runKafkaContainer starts one broker container and returns once its port
+// answers Kafka requests from the host; on any failure it removes the
+// container again. By default the port is published from the container's
+// own network (portable to any Docker host); hostNet runs the container on
+// the host's network instead, every listener on loopback (Linux engines
+// only), which leaves no port forwarding to fail.
+func runKafkaContainer(hostNet bool) (testcontainers.Container, string, error) {
+	port := containerPort
+	addr := "127.0.0.1:" + port
+	var netOpt testcontainers.ContainerCustomizer = testcontainers.WithExposedPorts(port + "/tcp")
+	bind, inner, ctrl := "", "localhost:9092", "localhost:9093"
+	if hostNet {
+		netOpt = testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" })
+		bind, inner, ctrl = "127.0.0.1", "127.0.0.1:19096", "127.0.0.1:19097"
+	}
 	cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer ccancel()
 	c, err := testcontainers.Run(cctx, kafkaImage,
-		testcontainers.WithExposedPorts(port+"/tcp"),
+		netOpt,
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.PortBindings = network.PortMap{network.MustParsePort(port + "/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: port}}}
+			if !hostNet {
+				hc.PortBindings = network.PortMap{network.MustParsePort(port + "/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: port}}}
+			}
 		}),
 		testcontainers.WithEnv(map[string]string{
 			"KAFKA_NODE_ID":                                  "1",
 			"KAFKA_PROCESS_ROLES":                            "broker,controller",
-			"KAFKA_LISTENERS":                                "PLAINTEXT://:9092,CONTROLLER://:9093,HOST://:" + port,
-			"KAFKA_ADVERTISED_LISTENERS":                     "PLAINTEXT://localhost:9092,HOST://127.0.0.1:" + port,
+			"KAFKA_LISTENERS":                                "PLAINTEXT://" + bind + ":" + portOf(inner) + ",CONTROLLER://" + bind + ":" + portOf(ctrl) + ",HOST://" + bind + ":" + port,
+			"KAFKA_ADVERTISED_LISTENERS":                     "PLAINTEXT://" + inner + ",HOST://" + addr,
 			"KAFKA_CONTROLLER_LISTENER_NAMES":                "CONTROLLER",
 			"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP":           "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,HOST:PLAINTEXT",
 			"KAFKA_INTER_BROKER_LISTENER_NAME":               "PLAINTEXT",
-			"KAFKA_CONTROLLER_QUORUM_VOTERS":                 "1@localhost:9093",
+			"KAFKA_CONTROLLER_QUORUM_VOTERS":                 "1@" + ctrl,
 			"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "1",
 			"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
 			"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":            "1",
@@ -167,14 +210,63 @@ func startContainer() (c testcontainers.Container, addr string, ok bool) {
 		}),
 		testcontainers.WithWaitStrategy(wait.ForLog("Transitioning from RECOVERY to RUNNING").WithStartupTimeout(2*time.Minute)),
 	)
+	if err == nil {
+		// The broker's log line says it runs inside the container; the
+		// suite talks to it through the published port, so that must answer
+		// too (a CI run once got "connection refused" there for minutes
+		// after the container reported ready).
+		actx, acancel := context.WithTimeout(context.Background(), time.Minute)
+		err = kafkaAnswers(actx, addr)
+		acancel()
+		if err != nil {
+			err = fmt.Errorf("%w; container: %s", err, containerState(c))
+		}
+	}
 	if err != nil {
-		log.Printf("Docker engine answered but the Kafka container failed (%v): using the embedded broker", firstLine(err))
 		if c != nil {
 			_ = c.Terminate(context.Background())
 		}
-		return nil, "", false
+		return nil, "", fmt.Errorf("%s", firstLine(err))
 	}
-	return c, "127.0.0.1:" + port, true
+	return c, addr, nil
+}
+
+// kafkaAnswers waits until the broker at addr answers a metadata request
+// with itself as a broker, or ctx ends.
+func kafkaAnswers(ctx context.Context, addr string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		m, err := adm.BrokerMetadata(ctx)
+		if err == nil && len(m.Brokers) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("Kafka does not answer at %s: %v", addr, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// containerState is what an operator needs when a container's port does
+// not answer: whether it still runs, its exit code, and its last log line.
+func containerState(c testcontainers.Container) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.State(ctx)
+	if err != nil {
+		return "state unknown: " + firstLine(err)
+	}
+	last := ""
+	if lines := strings.Split(strings.TrimSpace(containerLog(c)), "\n"); len(lines) > 0 {
+		last = lines[len(lines)-1]
+	}
+	return fmt.Sprintf("%s (running=%t, exit code %d, OOM-killed=%t), last log line: %q", c.GetContainerID()[:12], st.Running, st.ExitCode, st.OOMKilled, last)
 }
 
 // restartContainer stops the broker's container (hard: SIGKILL at once) and
@@ -193,24 +285,13 @@ func restartContainer(c testcontainers.Container, addr string, hard bool) error 
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("start the Kafka container again: %w", err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return err
+	if err := kafkaAnswers(ctx, addr); err != nil {
+		return fmt.Errorf("the restarted Kafka container: %w", err)
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for {
-		m, err := adm.BrokerMetadata(ctx)
-		if err == nil && len(m.Brokers) > 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the restarted Kafka container does not answer at %s: %v", addr, err)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return nil
 }
+
+func portOf(hostPort string) string { _, p, _ := strings.Cut(hostPort, ":"); return p }
 
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
@@ -392,7 +473,12 @@ func (s *suite) publish(recs []input) {
 
 // tryPublish is publish returning its error, for background goroutines.
 func (s *suite) tryPublish(recs []input) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	return s.publishCtx(context.Background(), recs)
+}
+
+// publishCtx is tryPublish that also stops when ctx ends.
+func (s *suite) publishCtx(ctx context.Context, recs []input) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	var firstErr atomic.Value
 	var wg sync.WaitGroup

@@ -35,12 +35,21 @@ trap cleanup EXIT
 if [[ -n "$own_engine" ]]; then
     bash "$P" images
     eval "$(bash "$P" engine-up)"
+    # Containers an earlier, crashed run left behind hold ports the suite binds.
+    left=$(bash "$P" podman ps -aq --filter label=org.testcontainers=true 2>/dev/null || true)
+    [[ -z "$left" ]] || { echo "test-containers: removing containers an earlier run left: $left" >&2; bash "$P" podman rm -f $left >/dev/null || true; }
     export CATERING_IMAGE=${CATERING_IMAGE:-localhost/catering-match:dev}
     command -v podman-compose >/dev/null 2>&1 && export CATERING_COMPOSE=${CATERING_COMPOSE:-podman-compose}
 else
     : "${CATERING_IMAGE:?set CATERING_IMAGE to the service image to test (docker build -t catering-match .)}"
 fi
-# The suite picks testcontainers only without KAFKA_BROKERS.
+if (exec 3<>/dev/tcp/127.0.0.1/19095) 2>/dev/null; then
+    echo "test-containers: something already listens on 127.0.0.1:19095, the broker container's port; stop it first" >&2
+    exit 1
+fi
+# The suite picks testcontainers only without KAFKA_BROKERS, and here it must not fall back to
+# the embedded broker.
 unset KAFKA_BROKERS CATERING_IT_NO_DOCKER
+export CATERING_IT_REQUIRE_CONTAINERS=1
 # shellcheck disable=SC2086
 go test ${GO_TEST_FLAGS:--race -count=1 -v -timeout 30m} -run "${TESTS:-.}" ./integration/...
