@@ -116,20 +116,6 @@ func nextDue[S any](m *state.Manager[S], retention time.Duration, key string, pr
 	return dueEntry{}, false
 }
 
-// queueFor builds the due queue of a restored store.
-func queueFor[S any](m *state.Manager[S], retention time.Duration, s *state.Store[S]) *dueQueue {
-	q := &dueQueue{}
-	for key, proc := range s.All() {
-		if e, ok := nextDue(m, retention, key, proc); ok {
-			h := q.heapOf(e)
-			*h = append(*h, e)
-		}
-	}
-	heap.Init(&q.deadlines)
-	heap.Init(&q.ends)
-	return q
-}
-
 // oldestPending is the time of the first event of the partition's oldest
 // pending process, from the top of its deadline heap.
 func (p *Processor[S]) oldestPending(part *partition[S]) (time.Time, bool) {

@@ -42,7 +42,7 @@ func TestEndOutcome(t *testing.T) {
 // check covers ticks too.
 func TestFenceAddsEveryHeldPartition(t *testing.T) {
 	p := &Processor[state.Order]{cfg: Config{Topics: topics.Names{Events: "ev"}}, eventsID: [16]byte{7}}
-	store := state.NewStore[state.Order]()
+	store := state.NewStore(state.Catering().Projection)
 	p.parts = map[int32]*partition[state.Order]{
 		0: {id: 0, store: store},
 		1: {id: 1, store: store},

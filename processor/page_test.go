@@ -132,7 +132,7 @@ func fill(n int, parts int32) map[int32]*state.Store[state.Order] {
 	m, _ := state.NewCatering(state.DefaultLimits())
 	stores := map[int32]*state.Store[state.Order]{}
 	for id := range parts {
-		stores[id] = state.NewStore[state.Order]()
+		stores[id] = state.NewStore(state.Catering().Projection)
 	}
 	for i := range n {
 		key := fmt.Sprintf("order-%06d", (i*7919)%n) // not in time order

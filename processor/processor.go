@@ -281,6 +281,7 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 		"transactional_id", p.cfg.TransactionalID(), "static_membership", p.cfg.StaticMembership)
 
 	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.def.Codec, p.manager, p.log)
+	rst.track = &tracking[S]{retention: p.cfg.Limits.Retention, status: p.def.Status}
 	adm := kadm.NewClient(admin)
 	td, err := adm.ListTopics(sessCtx, p.cfg.Topics.Events)
 	if err == nil {
@@ -506,10 +507,6 @@ func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *re
 					return
 				}
 				res, err := rst.restore(rctx, id)
-				if err == nil {
-					res.due = queueFor(p.manager, p.cfg.Limits.Retention, res.store)
-					res.tally = p.tallyOf(res.store)
-				}
 				<-slots
 				select {
 				case p.restored <- restoreDone[S]{part: id, epoch: epoch, res: res, err: err}:
@@ -874,8 +871,8 @@ func (p *Processor[S]) schedule(part *partition[S]) {
 		}
 		if old != nil {
 			// The staged key of a committed process may be a view of the
-			// decoded record (the store keeps its own, see state.Store.Put);
-			// the queue keeps it until the retention ends.
+			// decoded record (see handle); the queue keeps it until the
+			// retention ends.
 			key = strings.Clone(key)
 		}
 		if e, ok := nextDue(p.manager, p.cfg.Limits.Retention, key, proc); ok {
@@ -895,15 +892,6 @@ func (p *Processor[S]) count(part *partition[S]) {
 			part.tally[p.def.Status(proc.State)]++
 		}
 	}
-}
-
-// tallyOf counts a restored store's processes by status.
-func (p *Processor[S]) tallyOf(s *state.Store[S]) map[string]int {
-	t := map[string]int{}
-	for _, proc := range s.All() {
-		t[p.def.Status(proc.State)]++
-	}
-	return t
 }
 
 // rollback discards the staged changes of an aborted transaction and puts

@@ -335,9 +335,10 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 	shard := w.part.store.Shard(state.ShardOf(key))
 	cur, committed := shard.Find(key)
 	if !committed {
-		// The store keeps the key of a process it does not hold yet (new,
-		// or staged in this batch only) for as long as the process lives:
-		// a copy of its own, not a slice of the decoder's buffer.
+		// A new process's key goes into the due queue (see schedule),
+		// which keeps it for as long as the process lives: a copy of its
+		// own, not a slice of the decoder's buffer. (The store copies
+		// every key it commits.)
 		key = strings.Clone(key)
 	}
 	out := p.manager.Apply(cur, key, ev, now)

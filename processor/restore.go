@@ -1,12 +1,14 @@
 package processor
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -33,6 +35,19 @@ type restorer[S any] struct {
 	manager *state.Manager[S]
 	log     *slog.Logger
 	decomp  kgo.Decompressor
+	// track, when set, makes a restore also build the due queue and the
+	// status tally of what it restores (a session's restore; LoadPartition
+	// does not need them). Built while the records are read, from the
+	// processes as decoded: the store keeps histories packed, and reading
+	// every process back out of it would decode and fold it a second time.
+	track *tracking[S]
+}
+
+// tracking is what a session's restore needs to build its due queue and
+// tally.
+type tracking[S any] struct {
+	retention time.Duration
+	status    func(S) string
 }
 
 type restoreResult[S any] struct {
@@ -65,8 +80,11 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	// A compacted changelog holds about one record per process; capped
 	// so that a changelog not compacted yet (or one of many tombstones)
 	// does not make a map much larger than its processes need.
-	store := state.NewStoreSized[S](int(min(target-from, 1<<18)))
+	store := state.NewStoreSized(r.manager.Projection(), int(min(target-from, 1<<18)))
 	res := restoreResult[S]{store: store}
+	if r.track != nil {
+		res.due, res.tally = &dueQueue{}, map[string]int{}
+	}
 	offset := from
 	for offset < target {
 		fp, next, err := r.fetch(ctx, p, offset)
@@ -79,19 +97,54 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			}
 			res.records++
 			if rec.Value == nil { // tombstone: the process was forgotten
-				store.Load(string(rec.Key), nil)
+				key := string(rec.Key)
+				r.tracked(&res, key, store.Load(key, nil), nil)
 				continue
 			}
 			key, history, err := r.codec.Decode(rec.Key, rec.Value)
 			if err != nil {
 				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
-			store.Load(key, r.manager.Restore(history))
+			proc := r.manager.Restore(history)
+			r.tracked(&res, key, store.Load(key, proc), proc)
 		}
 		offset = max(offset, next)
 	}
+	if res.due != nil {
+		heap.Init(&res.due.deadlines)
+		heap.Init(&res.due.ends)
+	}
 	res.took = time.Since(start)
 	return res, nil
+}
+
+// tracked counts proc, the process just loaded for key (nil: a
+// tombstone), into the restore's tally and due queue, and takes out old,
+// the process it replaced (nil: none). A replaced process's due entry stays
+// in the queue when it differs; the tick discards such stale entries (see
+// dueQueue).
+func (r *restorer[S]) tracked(res *restoreResult[S], key string, old, proc *state.Process[S]) {
+	t := r.track
+	if t == nil {
+		return
+	}
+	var was dueEntry
+	wasDue := false
+	if old != nil {
+		res.tally[t.status(old.State)]--
+		was, wasDue = nextDue(r.manager, t.retention, key, old)
+	}
+	if proc == nil {
+		return
+	}
+	res.tally[t.status(proc.State)]++
+	if e, ok := nextDue(r.manager, t.retention, key, proc); ok && (!wasDue || e.at != was.at || e.ended != was.ended) {
+		// The queue keeps the key for as long as the process lives: a copy
+		// of its own, not a view of the record's decoded buffer.
+		e.key = strings.Clone(key)
+		h := res.due.heapOf(e)
+		*h = append(*h, e)
+	}
 }
 
 // corruptRecordError is a changelog record this build cannot decode: every
@@ -261,7 +314,12 @@ func LoadPartition[S any](ctx context.Context, cl *kgo.Client, def Definition[S]
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	res, err := newRestorer(cl, changelog, def.Codec, m, log).restore(ctx, p)
+	r := newRestorer(cl, changelog, def.Codec, m, log)
+	// The same work as a session's restore, due queue and tally included,
+	// though only the store is returned: the bench times this function as
+	// the restore, so it must not be the cheaper one.
+	r.track = &tracking[S]{retention: limits.Retention, status: def.Status}
+	res, err := r.restore(ctx, p)
 	if err != nil {
 		return nil, err
 	}

@@ -214,6 +214,13 @@ func (m *Manager[S]) Restore(history []Entry) *Process[S] {
 	return &Process[S]{History: history, State: m.def.Projection.Fold(history)}
 }
 
+// Projection is the projection of the manager's definition: what a Store
+// folds its processes with.
+func (m *Manager[S]) Projection() *Projection[S] { return m.def.Projection }
+
+// NewStore returns an empty store for this manager's processes.
+func (m *Manager[S]) NewStore() *Store[S] { return NewStore(m.def.Projection) }
+
 // Handles reports whether events of this type are the process's business.
 func (m *Manager[S]) Handles(eventType string) bool {
 	return m.def.Projection.Handles(eventType)

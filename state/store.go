@@ -25,6 +25,12 @@ func ShardOfBytes(key []byte) int { return int(maphash.Bytes(shardSeed, key) % S
 // committed state or Rollback discards them: this mirrors the Kafka
 // transaction that carries them.
 //
+// Committed processes are kept packed: their histories as bytes in
+// pointer-free chunks (see packed), folded again by the projection when
+// they are read. A read returns the same *Process until the next Commit or
+// Rollback; a process read after that is a new decode of the same history.
+// Processes are immutable either way.
+//
 // A Store is not safe for concurrent use, except that different shards
 // (see Shard) may be used by different goroutines at once.
 type Store[S any] struct {
@@ -34,28 +40,23 @@ type Store[S any] struct {
 // Shard is the part of a Store that holds the keys of one ShardOf value.
 // It has the Store's methods, for those keys only.
 type Shard[S any] struct {
-	committed map[string]*slot[S]
-	staged    map[string]*Process[S] // nil value: staged deletion
+	projection *Projection[S]
+	packed     packed
+	staged     map[string]*Process[S] // nil value: staged deletion
+	read       map[string]*Process[S] // committed processes decoded since the last Commit or Rollback
 }
 
-// slot holds one committed process. A commit that changes a process changes
-// its slot, not the map: assigning to a string key that is already in a Go
-// map also replaces the stored key with the one given, and the key a change
-// comes with may be a view of a record's decoded buffer, which the store
-// must not keep alive. The key stored is the one the process was first
-// committed with (see Put).
-type slot[S any] struct{ p *Process[S] }
-
-// NewStore returns an empty store.
-func NewStore[S any]() *Store[S] { return NewStoreSized[S](0) }
+// NewStore returns an empty store whose processes fold with projection.
+func NewStore[S any](projection *Projection[S]) *Store[S] { return NewStoreSized(projection, 0) }
 
 // NewStoreSized returns an empty store with room for about n processes: a
-// restore that knows how many records it will read spares the maps'
-// growth (each growth rehashes every key).
-func NewStoreSized[S any](n int) *Store[S] {
+// restore that knows how many records it will read spares the index's
+// growth.
+func NewStoreSized[S any](projection *Projection[S], n int) *Store[S] {
 	s := &Store[S]{}
 	for i := range s.shards {
-		s.shards[i] = Shard[S]{committed: make(map[string]*slot[S], n/Shards), staged: map[string]*Process[S]{}}
+		s.shards[i] = Shard[S]{projection: projection, packed: newPacked(n / Shards),
+			staged: map[string]*Process[S]{}, read: map[string]*Process[S]{}}
 	}
 	return s
 }
@@ -71,21 +72,24 @@ func (s *Store[S]) Get(key string) *Process[S] { return s.shard(key).Get(key) }
 // Committed returns the committed process for key, ignoring staged changes.
 func (s *Store[S]) Committed(key string) *Process[S] { return s.shard(key).Committed(key) }
 
-// Put stages p as the process for key. When key is not committed yet (see
-// Shard.Find) the store keeps key itself as the map key: it must then be a
-// string of its own, not a view of a larger buffer.
+// Put stages p as the process for key. The store keeps key until the next
+// Commit or Rollback, and a copy of it after a Commit: key may be a view of
+// a larger buffer that outlives the transaction.
 func (s *Store[S]) Put(key string, p *Process[S]) { s.shard(key).Put(key, p) }
 
 // Delete stages the removal of key.
 func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
 
 // Load sets a committed process directly, bypassing staging: for restore.
-// A nil process removes the key.
-func (s *Store[S]) Load(key string, p *Process[S]) { s.shard(key).Load(key, p) }
+// A nil process removes the key. It returns the committed process it
+// replaced, or nil.
+func (s *Store[S]) Load(key string, p *Process[S]) (replaced *Process[S]) {
+	return s.shard(key).Load(key, p)
+}
 
 // Staged yields each staged change: the process, or nil for a deletion.
-// A staged key is the string given to Put, which for a committed key may
-// be a view of a larger buffer (see Put): copy it to keep it.
+// A staged key is the string given to Put, which may be a view of a larger
+// buffer (see Put): copy it to keep it.
 func (s *Store[S]) Staged() iter.Seq2[string, *Process[S]] { return s.each((*Shard[S]).Staged) }
 
 // each yields what seq yields for every shard, shard after shard.
@@ -132,7 +136,17 @@ func (s *Store[S]) All() iter.Seq2[string, *Process[S]] { return s.each((*Shard[
 func (s *Store[S]) Len() int {
 	n := 0
 	for i := range s.shards {
-		n += len(s.shards[i].committed)
+		n += s.shards[i].packed.Len()
+	}
+	return n
+}
+
+// PackedBytes is the memory the committed histories take, dead bytes a
+// compaction has not yet reclaimed included.
+func (s *Store[S]) PackedBytes() int {
+	n := 0
+	for i := range s.shards {
+		n += s.shards[i].packed.bytes()
 	}
 	return n
 }
@@ -145,54 +159,76 @@ func (s *Shard[S]) Get(key string) *Process[S] {
 	return s.Committed(key)
 }
 
-// Find is Get, and also reports whether key is committed, in which case
-// the store keeps the key it has and a Put for key may pass any string
-// equal to it. Otherwise the key given to Put is the one kept.
+// Find is Get, and also reports whether key is committed.
 func (s *Shard[S]) Find(key string) (p *Process[S], committed bool) {
-	c := s.committed[key]
 	if p, ok := s.staged[key]; ok {
-		return p, c != nil
+		if _, ok := s.read[key]; ok {
+			return p, true
+		}
+		_, committed = s.packed.find(key)
+		return p, committed
 	}
-	if c == nil {
-		return nil, false
-	}
-	return c.p, true
+	p = s.Committed(key)
+	return p, p != nil
 }
 
 // Committed returns the committed process for key, ignoring staged changes.
 func (s *Shard[S]) Committed(key string) *Process[S] {
-	if c := s.committed[key]; c != nil {
-		return c.p
+	if p, ok := s.read[key]; ok {
+		return p
 	}
-	return nil
+	r, ok := s.packed.find(key)
+	if !ok {
+		return nil
+	}
+	p := s.decode(r)
+	s.read[key] = p
+	return p
 }
 
-// Put stages p as the process for key (see Store.Put for which key is kept).
+func (s *Shard[S]) decode(r ref) *Process[S] {
+	h := s.packed.history(r)
+	return &Process[S]{History: h, State: s.projection.Fold(h)}
+}
+
+// Put stages p as the process for key (see Store.Put).
 func (s *Shard[S]) Put(key string, p *Process[S]) { s.staged[key] = p }
 
 // Delete stages the removal of key.
 func (s *Shard[S]) Delete(key string) { s.staged[key] = nil }
 
-// Load sets a committed process directly; nil removes the key.
-// The key given is kept (a restore's newest record of a key brings the key
-// its own history's strings share an allocation with; keeping the first
-// record's key would keep that record's allocation too).
-func (s *Shard[S]) Load(key string, p *Process[S]) {
-	if p == nil {
-		delete(s.committed, key)
-		return
+// Load sets a committed process directly; nil removes the key. Only its
+// history is kept: a read folds it again. It returns the committed process
+// it replaced, or nil (a restore counts it out of its tally).
+func (s *Shard[S]) Load(key string, p *Process[S]) (replaced *Process[S]) {
+	delete(s.read, key)
+	r, had := s.packed.find(key)
+	if had {
+		replaced = s.decode(r)
 	}
-	s.committed[key] = &slot[S]{p: p}
+	if p == nil {
+		s.packed.delete(key)
+	} else {
+		s.packed.replace(key, p.History, r, had)
+	}
+	return replaced
 }
 
 // Staged yields each staged change of the shard (see Store.Staged).
 func (s *Shard[S]) Staged() iter.Seq2[string, *Process[S]] { return maps.All(s.staged) }
 
-// All yields the shard's committed processes.
+// All yields the shard's committed processes, each decoded (a process read
+// since the last Commit or Rollback is yielded as it was read). The keys
+// are the shard's own copies.
 func (s *Shard[S]) All() iter.Seq2[string, *Process[S]] {
 	return func(yield func(string, *Process[S]) bool) {
-		for k, c := range s.committed {
-			if !yield(k, c.p) {
+		for k, r := range s.packed.all() {
+			key := string(k)
+			p, ok := s.read[key]
+			if !ok {
+				p = s.decode(r)
+			}
+			if !yield(key, p) {
 				return
 			}
 		}
@@ -205,20 +241,23 @@ func (s *Shard[S]) HasStaged() bool { return len(s.staged) > 0 }
 // StagedLen is the number of keys with a staged change in the shard.
 func (s *Shard[S]) StagedLen() int { return len(s.staged) }
 
-// Commit makes the shard's staged changes its committed state.
+// Commit makes the shard's staged changes its committed state, then lets
+// the packed histories reclaim a little of their dead space.
 func (s *Shard[S]) Commit() {
 	for k, p := range s.staged {
-		switch c := s.committed[k]; {
-		case p == nil:
-			delete(s.committed, k)
-		case c != nil:
-			c.p = p // the stored key stays
-		default:
-			s.committed[k] = &slot[S]{p: p}
+		if p == nil {
+			s.packed.delete(k)
+		} else {
+			s.packed.put(k, p.History)
 		}
 	}
 	clear(s.staged)
+	clear(s.read)
+	s.packed.compact()
 }
 
 // Rollback discards the shard's staged changes.
-func (s *Shard[S]) Rollback() { clear(s.staged) }
+func (s *Shard[S]) Rollback() {
+	clear(s.staged)
+	clear(s.read)
+}

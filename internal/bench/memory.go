@@ -50,7 +50,7 @@ func (r *runner) memory(label string) (int64, error) {
 	g := newOrderGen(r.o.Seed, 4)
 	stores := make([]*state.Store[state.Order], r.o.Partitions)
 	for i := range stores {
-		stores[i] = state.NewStore[state.Order]()
+		stores[i] = m.NewStore()
 	}
 	commit := func() {
 		for _, s := range stores {

@@ -1,0 +1,114 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/catering-match/catering-match/internal/embedded"
+	"github.com/catering-match/catering-match/state"
+)
+
+// TestRestoreTracksDueAndTally: the due queue and the status tally a
+// session's restore builds while it reads are the ones built afterwards
+// from the restored store (the reference below, which reads every process
+// back out of the store), on a changelog with several versions of a key,
+// tombstones, and keys re-created after their tombstone.
+func TestRestoreTracksDueAndTally(t *testing.T) {
+	b, err := embedded.StartAnyPort(embedded.Options{})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("cl"))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	ctx := context.Background()
+	_, err = kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "cl")
+	require.NoError(t, err)
+
+	limits := state.DefaultLimits()
+	limits.Retention = time.Hour
+	m, err := state.NewCatering(limits)
+	require.NoError(t, err)
+	status := func(o state.Order) string { return o.Status.String() }
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := range 400 {
+		key := fmt.Sprintf("order-%03d", i)
+		var h []state.Entry
+		for v := range 1 + rng.IntN(4) {
+			at := state.StampOf(t0.Add(time.Duration(i*10+v) * time.Second))
+			switch rng.IntN(6) {
+			case 0:
+				recs = append(recs, &kgo.Record{Key: []byte(key)}) // tombstone
+				h = nil
+				continue
+			case 1:
+				h = append(h, state.Entry{ID: fmt.Sprintf("d-%d-%d", i, v), Type: state.ConfirmOrderIssued, Ref: "m1", At: at})
+			default:
+				h = append(h, state.Entry{ID: fmt.Sprintf("e-%d-%d", i, v), Type: state.CustomerConfirmedMenu, Ref: "m1", At: at})
+			}
+			recs = append(recs, &kgo.Record{Key: []byte(key), Value: ProcessRecord.Encode(key, h)})
+		}
+	}
+	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+
+	r := newRestorer(cl, "cl", ProcessRecord, m, nil)
+	r.track = &tracking[state.Order]{retention: limits.Retention, status: status}
+	res, err := r.restore(ctx, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, len(recs), res.records)
+
+	// The reference: from the restored store, one entry per process.
+	wantTally := map[string]int{}
+	var want []dueEntry
+	for key, proc := range res.store.All() {
+		wantTally[status(proc.State)]++
+		if e, ok := nextDue(m, limits.Retention, key, proc); ok {
+			want = append(want, e)
+		}
+	}
+	require.NotEmpty(t, want)
+	gotTally := map[string]int{}
+	for s, n := range res.tally {
+		if n != 0 {
+			gotTally[s] = n
+		}
+	}
+	require.Equal(t, wantTally, gotTally)
+
+	got := map[dueEntry]bool{}
+	for _, h := range []dueHeap{res.due.deadlines, res.due.ends} {
+		for _, e := range h {
+			got[e] = true
+		}
+	}
+	for _, e := range want {
+		require.True(t, got[e], "the restore's due queue lacks %+v", e)
+		delete(got, e)
+	}
+	// What is left is stale: the tick finds the process gone or its due
+	// time elsewhere, and skips it.
+	for e := range got {
+		proc := res.store.Committed(e.key)
+		if proc == nil {
+			continue
+		}
+		cur, ok := nextDue(m, limits.Retention, e.key, proc)
+		require.False(t, ok && cur == e, "%+v is both current and extra", e)
+	}
+	require.LessOrEqual(t, len(got), len(recs)-res.store.Len(), "at most one stale entry per record beyond a key's newest")
+	// Both heaps are heaps.
+	for _, h := range []dueHeap{res.due.deadlines, res.due.ends} {
+		for i := 1; i < len(h); i++ {
+			require.LessOrEqual(t, h[(i-1)/2].at, h[i].at)
+		}
+	}
+}
