@@ -112,7 +112,9 @@ func (p *packed) replace(key string, history []Entry, old ref, had bool) {
 	if had {
 		p.kill(old)
 		if _, inClash := p.clash[key]; inClash {
-			p.clash[key] = r
+			// Assigning to a present string key also stores the key given,
+			// which may be a view of a record: store a copy.
+			p.clash[strings.Clone(key)] = r
 		} else {
 			p.index[h] = r
 		}
