@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type benchCmd struct {
 	runs             int
 	minPhase         time.Duration
 	workersScan      string
+	phases           string
 	latencyRate      float64
 	latencyDuration  time.Duration
 	restoreProcesses int
@@ -52,6 +54,7 @@ func newBench(stdout io.Writer, stderr *trackingWriter) *ffcli.Command {
 	fs.IntVar(&c.runs, "runs", d.Runs, "how many `times` each measurement is repeated; figures are the median and the min–max")
 	fs.DurationVar(&c.minPhase, "min-phase", d.MinPhase, "least `duration` of every timed phase: inputs are sized for it and the changelog is read pass after pass until it; lower only for a smoke test")
 	fs.StringVar(&c.workersScan, "workers-scan", joinInts(d.WorkersScan), "processor `workers` (Config.Workers) values of the scaling phase, comma-separated; empty skips it")
+	fs.StringVar(&c.phases, "phases", strings.Join(bench.AllPhases, ","), "the `measurements` to take, comma-separated, of "+strings.Join(bench.AllPhases, ", ")+"; a target whose measurement is not taken is NOT CHECKED (latency alone needs --latency-rate)")
 	fs.Float64Var(&c.latencyRate, "latency-rate", 0, "produce `rate` of the latency phase in events/s (0: half the lower of the EOS and copy-loop median throughputs)")
 	fs.DurationVar(&c.latencyDuration, "latency-duration", d.LatencyDuration, "how long each latency run produces (at least --min-phase)")
 	fs.IntVar(&c.restoreProcesses, "restore-processes", 0, "least `processes` in the changelog when it is restored, topped up with pending ones (0: 10 x --orders); 1000000 checks the 2 GiB heap target")
@@ -63,7 +66,7 @@ func newBench(stdout io.Writer, stderr *trackingWriter) *ffcli.Command {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this `duration`")
 	return leaf{
 		name:       "bench",
-		shortUsage: "catering bench [--runs N] [--workers-scan 1,2,4] [--brokers HOST:PORT] [--json] [flags]",
+		shortUsage: "catering bench [--runs N] [--phases LIST] [--workers-scan 1,2,4] [--brokers HOST:PORT] [--json] [flags]",
 		shortHelp:  "measure throughput, latency, restore, memory and scaling against the broker's own limits",
 		longHelp: `Runs the service's processing loop in-process (processor.New + Run) on an
 embedded broker started for the run (or on --brokers, in topics of its own,
@@ -133,6 +136,13 @@ func (c *benchCmd) exec(ctx context.Context, args []string) error {
 	if err != nil {
 		return usagef("--workers-scan %q: %v", c.workersScan, err)
 	}
+	phases, err := parsePhases(c.phases)
+	if err != nil {
+		return usagef("--phases %q: %v", c.phases, err)
+	}
+	if slices.Contains(phases, "latency") && !slices.Contains(phases, "throughput") && c.latencyRate == 0 {
+		return usagef("--phases %q: the latency phase without throughput needs --latency-rate (its default is half the measured throughput)", c.phases)
+	}
 	log, err := cli.NewLogger(c.stderr, c.logLevel, "text")
 	if err != nil {
 		return usagef("--log-level: %v", err)
@@ -142,7 +152,7 @@ func (c *benchCmd) exec(ctx context.Context, args []string) error {
 
 	o := bench.Options{
 		Orders: c.orders, Partitions: int32(c.partitions), MaxPollRecords: c.maxPollRecords,
-		Runs: c.runs, MinPhase: c.minPhase, WorkersScan: scan,
+		Runs: c.runs, MinPhase: c.minPhase, WorkersScan: scan, Phases: phases,
 		LatencyRate: c.latencyRate, LatencyDuration: c.latencyDuration,
 		RestoreProcesses: c.restoreProcesses, MemoryProcesses: c.memoryProcesses,
 		Seed: c.seed, CPUProfileDir: c.cpuProfileDir, Logger: log,
@@ -207,6 +217,28 @@ func parseWorkersScan(s string) ([]int, error) {
 		}
 		seen[n] = true
 		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parsePhases parses "throughput,restore" into bench phases.
+func parsePhases(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(bench.AllPhases, f) {
+			return nil, fmt.Errorf("%q is not a phase; the phases are %s", f, strings.Join(bench.AllPhases, ", "))
+		}
+		if slices.Contains(out, f) {
+			return nil, fmt.Errorf("%q appears twice", f)
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("name at least one of %s", strings.Join(bench.AllPhases, ", "))
 	}
 	return out, nil
 }

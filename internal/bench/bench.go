@@ -118,11 +118,17 @@ type Options struct {
 	CPUProfileDir string
 	// Logger receives the processor's and clients' logs; nil discards them.
 	Logger *slog.Logger
+	// Phases are the measurements to take, of AllPhases; nil: all of
+	// them. A target whose measurement was not taken is not checked.
+	Phases []string
 	// ProgressBars draws a bar per phase redrawn with carriage returns (for
 	// a terminal); false prints one line when a phase starts and one, with
 	// its figures, when it ends (for files, pipes and CI logs).
 	ProgressBars bool
 }
+
+// AllPhases are the bench's measurements, in the order they run.
+var AllPhases = []string{"memory", "throughput", "scaling", "latency", "restore"}
 
 // DefaultWorkersScan is the scaling phase's default.
 var DefaultWorkersScan = []int{1, 2, 4}
@@ -139,6 +145,9 @@ func DefaultOptions() Options {
 		LatencyDuration: 5 * time.Second,
 	}
 }
+
+// has reports whether phase is one of the phases to run.
+func (o Options) has(phase string) bool { return slices.Contains(o.Phases, phase) }
 
 func (o Options) withDefaults() (Options, error) {
 	d := DefaultOptions()
@@ -175,7 +184,21 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Phases == nil {
+		o.Phases = slices.Clone(AllPhases)
+	}
 	var errs []error
+	for _, ph := range o.Phases {
+		if !slices.Contains(AllPhases, ph) {
+			errs = append(errs, fmt.Errorf("phase %q is not one of %s", ph, strings.Join(AllPhases, ", ")))
+		}
+	}
+	if len(o.Phases) == 0 {
+		errs = append(errs, fmt.Errorf("no phase to run: name at least one of %s", strings.Join(AllPhases, ", ")))
+	}
+	if slices.Contains(o.Phases, "latency") && !slices.Contains(o.Phases, "throughput") && o.LatencyRate == 0 {
+		errs = append(errs, errors.New("the latency phase without the throughput phase needs a latency rate: the default is half the measured throughput"))
+	}
 	if o.Orders < 1 {
 		errs = append(errs, fmt.Errorf("orders %d must be at least 1", o.Orders))
 	}
@@ -223,6 +246,7 @@ type Results struct {
 	Seed            uint64     `json:"seed"`
 	Runs            int        `json:"runs"`
 	MinPhaseSeconds float64    `json:"min_phase_seconds"`
+	Phases          []string   `json:"phases"` // the measurements taken
 	GOMAXPROCS      int        `json:"gomaxprocs"`
 	GC              GCSettings `json:"gc"`
 	// Orders and Events are the throughput input's, as the run left it
@@ -579,7 +603,7 @@ func Run(ctx context.Context, o Options, progressW io.Writer) (Results, error) {
 	}
 	began := time.Now()
 	res := Results{Partitions: o.Partitions, MaxPollRecords: o.MaxPollRecords, Seed: o.Seed,
-		Runs: o.Runs, MinPhaseSeconds: o.MinPhase.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0), GC: gcSettings()}
+		Runs: o.Runs, MinPhaseSeconds: o.MinPhase.Seconds(), Phases: o.Phases, GOMAXPROCS: runtime.GOMAXPROCS(0), GC: gcSettings()}
 	r := &runner{o: o, prog: newProgress(progressW, o.ProgressBars), res: &res}
 	if o.CPUProfileDir != "" {
 		if err := os.MkdirAll(o.CPUProfileDir, 0o755); err != nil {
@@ -587,8 +611,10 @@ func Run(ctx context.Context, o Options, progressW io.Writer) (Results, error) {
 		}
 	}
 
-	if err := r.memoryPhase(); err != nil {
-		return res, fmt.Errorf("memory: %w", err)
+	if o.has("memory") {
+		if err := r.memoryPhase(); err != nil {
+			return res, fmt.Errorf("memory: %w", err)
+		}
 	}
 
 	r.brokers = o.Brokers
@@ -652,6 +678,9 @@ func Run(ctx context.Context, o Options, progressW io.Writer) (Results, error) {
 		{"restore", r.restore},
 	}
 	for _, s := range steps {
+		if s.name != "release" && !o.has(s.name) {
+			continue
+		}
 		if err := s.fn(ctx); err != nil {
 			if ctx.Err() != nil {
 				return res, fmt.Errorf("%s: interrupted: %w", s.name, ctx.Err())

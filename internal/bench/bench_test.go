@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"encoding/json"
 	"math"
@@ -196,6 +197,36 @@ func TestRunSmall(t *testing.T) {
 	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
 	require.Equal(t, res.Throughput, back.Throughput)
 	require.Equal(t, res.Scaling, back.Scaling)
+}
+
+// TestRunPhases: a run of some phases takes only their measures and
+// checks only their targets; scaling alone publishes its own input.
+func TestRunPhases(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Options{
+		Orders: 200, Partitions: 2, Runs: 1, MinPhase: 50 * time.Millisecond, WorkersScan: []int{1, 2},
+		RestoreProcesses: 2000, Seed: 7, Phases: []string{"scaling", "restore"},
+	}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"scaling", "restore"}, res.Phases)
+	require.Empty(t, res.Throughput.Runs)
+	require.Empty(t, res.Latency.Runs)
+	require.Empty(t, res.Memory.BytesPerProcess.Runs)
+	require.Len(t, res.Scaling.Points, 2)
+	require.Len(t, res.Restore.Runs, 1)
+	require.Equal(t, 2000, res.Restore.Processes, "the changelog is all synthetic processes")
+	checked := map[string]bool{}
+	for _, tg := range res.Targets {
+		checked[tg.Name] = tg.Checked
+	}
+	require.Equal(t, map[string]bool{"throughput": false, "latency p99": false, "restore": true, "memory": false,
+		"restore heap (1M processes)": false, "scaling: >1 core used": true}, checked)
+	var text bytes.Buffer
+	require.NoError(t, res.WriteText(&text))
+	require.Contains(t, text.String(), "phases: scaling, restore only")
+	require.NotContains(t, text.String(), "latency p50")
+	require.NotContains(t, text.String(), "heap per pending process")
 }
 
 func TestWorkloadMix(t *testing.T) {
@@ -495,6 +526,7 @@ func TestOptionsValidate(t *testing.T) {
 		{Orders: -1}, {Partitions: -2}, {LatencyRate: -1}, {MaxPollRecords: -1}, {RestoreProcesses: -1},
 		{Runs: -1}, {MinPhase: -time.Second}, {WorkersScan: []int{0}}, {WorkersScan: []int{1, 1}},
 		{MinPhase: 2 * time.Second, LatencyDuration: time.Second},
+		{Phases: []string{"restore", "nosuch"}}, {Phases: []string{}}, {Phases: []string{"latency"}},
 	} {
 		_, err := o.withDefaults()
 		require.Error(t, err, "%+v", o)
@@ -508,6 +540,9 @@ func TestOptionsValidate(t *testing.T) {
 	require.Equal(t, 2*time.Second, o.MinPhase)
 	require.Equal(t, []int{1, 2, 4}, o.WorkersScan)
 	require.Equal(t, 5*time.Second, o.LatencyDuration)
+	require.Equal(t, AllPhases, o.Phases)
+	_, err = Options{Phases: []string{"latency"}, LatencyRate: 1000}.withDefaults()
+	require.NoError(t, err, "latency alone runs at a given rate")
 
 	o, err = Options{WorkersScan: []int{}}.withDefaults()
 	require.NoError(t, err)

@@ -31,10 +31,16 @@ func (r Results) WriteText(w io.Writer) error {
 	if r.MinPhaseSeconds < 2 {
 		fmt.Fprintf(w, "WARNING: phases as short as %.2fs (--min-phase under 2s): a smoke test, not figures to compare\n", r.MinPhaseSeconds)
 	}
+	if len(r.Phases) < len(AllPhases) {
+		fmt.Fprintf(w, "phases: %s only (--phases); the other measures are not taken and their targets not checked\n", strings.Join(r.Phases, ", "))
+	}
 	c := t.Calibration
-	fmt.Fprintf(w, "throughput input: %s orders = %s events (match %d, duplicate %d, decline %d, never match %d), sized from a calibration pass over %s events (EOS %s ev/s, copy loop %s rec/s) to last %.1fs\n\n",
-		count(float64(r.Orders)), count(float64(r.Events)), r.Mix.Match, r.Mix.Duplicate, r.Mix.Decline, r.Mix.NeverMatch,
-		count(float64(c.Events)), count(c.EventsPerSec), count(c.CopyRecordsPerSec), c.TargetSeconds)
+	if r.Events > 0 {
+		fmt.Fprintf(w, "throughput input: %s orders = %s events (match %d, duplicate %d, decline %d, never match %d), sized from a calibration pass over %s events (EOS %s ev/s, copy loop %s rec/s) to last %.1fs\n",
+			count(float64(r.Orders)), count(float64(r.Events)), r.Mix.Match, r.Mix.Duplicate, r.Mix.Decline, r.Mix.NeverMatch,
+			count(float64(c.Events)), count(c.EventsPerSec), count(c.CopyRecordsPerSec), c.TargetSeconds)
+	}
+	fmt.Fprintln(w)
 
 	f0 := func(v float64) string { return fmt.Sprintf("%.0f", v) }
 	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
@@ -50,11 +56,13 @@ func (r Results) WriteText(w io.Writer) error {
 
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintf(tw, "MEASURE: median (min–max) of %d runs\tSERVICE\tBASELINE\tRATIO (per pair of runs)\n", r.Runs)
-	fmt.Fprintf(tw, "throughput, exactly-once\t%s ev/s\tcopy loop %s rec/s\t%s\n",
-		fmtStat(t.EventsPerSec, rate), fmtStat(t.Baseline.RecordsPerSec, rate), fmtStat(t.Ratio, f2))
-	fmt.Fprintf(tw, "  run length\t%s s, startup %s s\t%s s, startup %s s, %s records\t-\n",
-		fmtStat(t.Seconds, f2), fmtStat(t.StartupSeconds, f2), fmtStat(t.Baseline.Seconds, f2), fmtStat(t.Baseline.StartupSeconds, f2),
-		count(float64(last(t.Baseline.Runs))))
+	if len(t.Runs) > 0 {
+		fmt.Fprintf(tw, "throughput, exactly-once\t%s ev/s\tcopy loop %s rec/s\t%s\n",
+			fmtStat(t.EventsPerSec, rate), fmtStat(t.Baseline.RecordsPerSec, rate), fmtStat(t.Ratio, f2))
+		fmt.Fprintf(tw, "  run length\t%s s, startup %s s\t%s s, startup %s s, %s records\t-\n",
+			fmtStat(t.Seconds, f2), fmtStat(t.StartupSeconds, f2), fmtStat(t.Baseline.Seconds, f2), fmtStat(t.Baseline.StartupSeconds, f2),
+			count(float64(last(t.Baseline.Runs))))
+	}
 	if len(t.CPURatio.Runs) > 0 {
 		who := "this process (the embedded broker's included)"
 		if !r.Embedded {
@@ -63,21 +71,29 @@ func (r Results) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  CPU of %s\t%s µs/event on %s cores\t%s µs/record on %s cores\t%s (CPU only)\n",
 			who, fmtStat(t.CPUMicrosPerEvent, f2), fmtStat(t.Cores, f2), fmtStat(t.Baseline.CPUMicrosPerRecord, f2), fmtStat(t.Baseline.Cores, f2), fmtStat(t.CPURatio, f2))
 	}
-	fmt.Fprintf(tw, "latency p50 at %s ev/s, %.1fs a run\t%s ms\tcopy loop %s ms\t%s\n",
-		count(l.RatePerSec), l.Seconds, fmtStat(l.P50Ms, f1), fmtStat(l.Baseline.P50Ms, f1), fmtStat(l.RatioP50, f2))
-	fmt.Fprintf(tw, "latency p99\t%s ms\tcopy loop %s ms\t%s\n", fmtStat(l.P99Ms, f1), fmtStat(l.Baseline.P99Ms, f1), fmtStat(l.RatioP99, f2))
-	fmt.Fprintf(tw, "latency max\t%s ms\tcopy loop %s ms\t-\n", fmtStat(l.MaxMs, f1), fmtStat(l.Baseline.MaxMs, f1))
-	fmt.Fprintf(tw, "restore, %s processes\t%s rec/s, %s proc/s\traw read %s rec/s\t%s\n",
-		count(float64(s.Processes)), fmtStat(s.RecordsPerSec, rate), fmtStat(s.ProcessesPerSec, rate), fmtStat(s.Baseline.RecordsPerSec, rate), fmtStat(s.Ratio, f2))
-	fmt.Fprintf(tw, "  run length\t%s s\t%s s\t-\n", fmtStat(s.Seconds, f2), fmtStat(s.Baseline.Seconds, f2))
+	if len(l.Runs) > 0 {
+		fmt.Fprintf(tw, "latency p50 at %s ev/s, %.1fs a run\t%s ms\tcopy loop %s ms\t%s\n",
+			count(l.RatePerSec), l.Seconds, fmtStat(l.P50Ms, f1), fmtStat(l.Baseline.P50Ms, f1), fmtStat(l.RatioP50, f2))
+		fmt.Fprintf(tw, "latency p99\t%s ms\tcopy loop %s ms\t%s\n", fmtStat(l.P99Ms, f1), fmtStat(l.Baseline.P99Ms, f1), fmtStat(l.RatioP99, f2))
+		fmt.Fprintf(tw, "latency max\t%s ms\tcopy loop %s ms\t-\n", fmtStat(l.MaxMs, f1), fmtStat(l.Baseline.MaxMs, f1))
+	}
+	if len(s.Runs) > 0 {
+		fmt.Fprintf(tw, "restore, %s processes\t%s rec/s, %s proc/s\traw read %s rec/s\t%s\n",
+			count(float64(s.Processes)), fmtStat(s.RecordsPerSec, rate), fmtStat(s.ProcessesPerSec, rate), fmtStat(s.Baseline.RecordsPerSec, rate), fmtStat(s.Ratio, f2))
+		fmt.Fprintf(tw, "  run length\t%s s\t%s s\t-\n", fmtStat(s.Seconds, f2), fmtStat(s.Baseline.Seconds, f2))
+	}
 	if len(s.Bound.Runs) > 0 {
 		fmt.Fprintf(tw, "  CPU of this process\t%s µs/record on %s cores\t%s µs/record on %s cores\t-\n",
 			fmtStat(s.CPUMicrosPerRecord, f2), fmtStat(s.Cores, f2), fmtStat(s.Baseline.CPUMicrosPerRecord, f2), fmtStat(s.Baseline.Cores, f2))
 		fmt.Fprintf(tw, "  decode and fold only, from memory\t%s µs/record on %s cores\t-\tbound %s\n",
 			fmtStat(s.Floor.CPUMicrosPerRecord, f2), fmtStat(s.Floor.Cores, f2), fmtStat(s.Bound, f2))
 	}
-	fmt.Fprintf(tw, "heap per pending process (2 events)\t%s B (%s processes)\t-\t-\n", fmtStat(m.BytesPerProcess, f0), count(float64(m.Processes)))
-	fmt.Fprintf(tw, "heap after restore\t%s (%s B/process)\t-\t-\n", fmtStat(s.HeapBytes, sz), fmtStat(s.HeapBytesPerProcess, f0))
+	if len(m.BytesPerProcess.Runs) > 0 {
+		fmt.Fprintf(tw, "heap per pending process (2 events)\t%s B (%s processes)\t-\t-\n", fmtStat(m.BytesPerProcess, f0), count(float64(m.Processes)))
+	}
+	if len(s.Runs) > 0 {
+		fmt.Fprintf(tw, "heap after restore\t%s (%s B/process)\t-\t-\n", fmtStat(s.HeapBytes, sz), fmtStat(s.HeapBytesPerProcess, f0))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -98,12 +114,19 @@ func (r Results) WriteText(w io.Writer) error {
 		}
 	}
 
-	fmt.Fprintf(w, "\ncommit interval: %s ms = the processor's mean time between committed transactions while latency events were produced (%s records/txn; copy loop: %s ms between commits, %s ms per transaction)\n",
-		fmtStat(l.CommitIntervalMs, f1), fmtStat(l.RecordsPerTxn, f0), fmtStat(l.Baseline.CommitIntervalMs, f1), fmtStat(l.Baseline.MeanTxnMs, f1))
-	fmt.Fprintf(w, "restore: %s; %s records per pass, %s of the processes synthetic pending ones added to the changelog; passes per run: restore %s, raw read %s\n",
-		s.Method, count(float64(s.Records)), count(float64(s.TopUp)), passes(collect(s.Runs, func(x RestoreRun) float64 { return float64(x.Passes) })),
-		passes(collect(s.Baseline.Runs, func(x RawReadRun) float64 { return float64(x.Passes) })))
-	fmt.Fprintf(w, "commands: %s\n", commandsLine(r))
+	fmt.Fprintln(w)
+	if len(l.Runs) > 0 {
+		fmt.Fprintf(w, "commit interval: %s ms = the processor's mean time between committed transactions while latency events were produced (%s records/txn; copy loop: %s ms between commits, %s ms per transaction)\n",
+			fmtStat(l.CommitIntervalMs, f1), fmtStat(l.RecordsPerTxn, f0), fmtStat(l.Baseline.CommitIntervalMs, f1), fmtStat(l.Baseline.MeanTxnMs, f1))
+	}
+	if len(s.Runs) > 0 {
+		fmt.Fprintf(w, "restore: %s; %s records per pass, %s of the processes synthetic pending ones added to the changelog; passes per run: restore %s, raw read %s\n",
+			s.Method, count(float64(s.Records)), count(float64(s.TopUp)), passes(collect(s.Runs, func(x RestoreRun) float64 { return float64(x.Passes) })),
+			passes(collect(s.Baseline.Runs, func(x RawReadRun) float64 { return float64(x.Passes) })))
+	}
+	if len(eosRuns(r)) > 0 {
+		fmt.Fprintf(w, "commands: %s\n", commandsLine(r))
+	}
 	if d := t.DiscardedShortRuns + r.Scaling.DiscardedShortRuns; d > 0 {
 		fmt.Fprintf(w, "discarded: %d %s shorter than %.1fs, redone on a larger input\n", d, plural(d, "run", "runs"), r.MinPhaseSeconds)
 	}

@@ -139,6 +139,11 @@ func (r *runner) scaling(ctx context.Context) error {
 	if len(scan) == 0 {
 		return nil
 	}
+	if r.tpIn.events == 0 { // the throughput phase did not run
+		if err := r.growEOSInput(ctx, r.o.Orders, 0); err != nil {
+			return err
+		}
+	}
 	s := &r.res.Scaling
 	s.Points = make([]ScalingPoint, len(scan))
 	for j, w := range scan {
