@@ -1,10 +1,7 @@
 package processor
 
 import (
-	"container/heap"
 	"time"
-
-	"github.com/catering-match/catering-match/state"
 )
 
 // dueQueue orders one partition's processes by when the clock next matters
@@ -19,6 +16,12 @@ import (
 // heap is also the oldest pending process, which the metrics read without
 // visiting the others.
 //
+// An entry names its process by the hash of its key (state.KeyHash), not
+// by the key: 16 bytes and no pointer, so a million timers are one slice
+// the garbage collector does not scan, and a restore keeps no copy of any
+// key. The store finds the keys of a hash (Store.KeysByHash); the rare
+// other key of the same hash is checked like any other (see below).
+//
 // Entries are not removed when a process changes: a popped entry is checked
 // against the process as it is now, and a new entry is pushed whenever a
 // process's next due time changes (created, or become terminal).
@@ -28,56 +31,92 @@ type dueQueue struct {
 }
 
 type dueEntry struct {
-	at    int64 // Unix nanoseconds: 8 bytes instead of a time.Time's 24
-	key   string
-	ended bool // a retention end (in ends), not a deadline
+	at   int64  // Unix nanoseconds
+	hash uint64 // state.KeyHash of the process's key
 }
 
 func (e dueEntry) time() time.Time { return time.Unix(0, e.at).UTC() }
 
-func entryAt(at time.Time, key string, ended bool) dueEntry {
-	return dueEntry{at: at.UnixNano(), key: key, ended: ended}
-}
-
+// dueHeap is a min-heap by at. Its own sift functions, not container/heap,
+// whose interface takes each entry as an `any`, an allocation per push.
 type dueHeap []dueEntry
-
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
-}
 
 func (h dueHeap) dueBy(now int64) bool { return len(h) > 0 && h[0].at <= now }
 
-func (q *dueQueue) heapOf(e dueEntry) *dueHeap {
-	if e.ended {
+func (h *dueHeap) push(e dueEntry) {
+	*h = append(*h, e)
+	h.up(len(*h) - 1)
+}
+
+func (h *dueHeap) pop() dueEntry {
+	old := *h
+	top := old[0]
+	n := len(old) - 1
+	old[0] = old[n]
+	*h = old[:n]
+	h.down(0)
+	return top
+}
+
+// init makes a heap of entries appended in any order.
+func (h dueHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h dueHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if h[parent].at <= h[i].at {
+			return
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
+
+func (h dueHeap) down(i int) {
+	for {
+		least, l := i, 2*i+1
+		if l < len(h) && h[l].at < h[least].at {
+			least = l
+		}
+		if r := l + 1; r < len(h) && h[r].at < h[least].at {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+}
+
+func (q *dueQueue) heapOf(ended bool) *dueHeap {
+	if ended {
 		return &q.ends
 	}
 	return &q.deadlines
 }
 
-func (q *dueQueue) add(e dueEntry) { heap.Push(q.heapOf(e), e) }
+func (q *dueQueue) add(e dueEntry, ended bool) { q.heapOf(ended).push(e) }
 
 // Len is the number of entries, stale ones included.
 func (q *dueQueue) Len() int { return len(q.deadlines) + len(q.ends) }
 
-// popDue removes and yields the entries due at now, in time order. A
-// transaction that carried their work and aborted puts them back (see
-// Processor.rollback).
-func (q *dueQueue) popDue(now time.Time, yield func(e dueEntry)) {
+// popDue removes and yields the entries due at now, in time order, each
+// with the heap it came from. A transaction that carried their work and
+// aborted puts them back (see Processor.rollback).
+func (q *dueQueue) popDue(now time.Time, yield func(e dueEntry, ended bool)) {
 	n := now.UnixNano()
 	for {
 		d, e := q.deadlines.dueBy(n), q.ends.dueBy(n)
 		switch {
 		case d && (!e || q.deadlines[0].at <= q.ends[0].at):
-			yield(heap.Pop(&q.deadlines).(dueEntry))
+			yield(q.deadlines.pop(), false)
 		case e:
-			yield(heap.Pop(&q.ends).(dueEntry))
+			yield(q.ends.pop(), true)
 		default:
 			return
 		}
@@ -99,19 +138,7 @@ func (q *dueQueue) oldestPending(current func(dueEntry) bool) (dueEntry, bool) {
 		if top := q.deadlines[0]; current(top) {
 			return top, true
 		}
-		heap.Pop(&q.deadlines)
-	}
-	return dueEntry{}, false
-}
-
-// nextDue is when the clock next matters to proc: its deadline while
-// pending, the end of its retention once terminal.
-func nextDue[S any](m *state.Manager[S], retention time.Duration, key string, proc *state.Process[S]) (dueEntry, bool) {
-	if d, ok := m.Deadline(proc); ok {
-		return entryAt(d, key, false), true
-	}
-	if e, ok := m.Ended(proc); ok {
-		return entryAt(e.Add(retention), key, true), true
+		q.deadlines.pop()
 	}
 	return dueEntry{}, false
 }
@@ -119,16 +146,37 @@ func nextDue[S any](m *state.Manager[S], retention time.Duration, key string, pr
 // oldestPending is the time of the first event of the partition's oldest
 // pending process, from the top of its deadline heap.
 func (p *Processor[S]) oldestPending(part *partition[S]) (time.Time, bool) {
-	e, ok := part.due.oldestPending(func(e dueEntry) bool {
-		proc := part.store.Committed(e.key)
-		if proc == nil {
-			return false
+	var first time.Time
+	_, ok := part.due.oldestPending(func(e dueEntry) bool {
+		for key := range part.store.KeysByHash(e.hash) {
+			proc := part.store.Committed(key)
+			if at, ended, ok := p.manager.Due(proc.History, proc.State); ok && !ended && int64(at) == e.at {
+				first = proc.History[0].At.Time()
+				return true
+			}
 		}
-		d, ok := p.manager.Deadline(proc)
-		return ok && d.UnixNano() == e.at
+		return false
 	})
-	if !ok {
-		return time.Time{}, false
+	return first, ok
+}
+
+// tally counts processes by status. A definition has a handful of
+// statuses, usually constants: a short list searched in order costs less
+// than hashing the name into a map at every count, which a restore does
+// for every record.
+type tally []statusCount
+
+type statusCount struct {
+	status string
+	n      int
+}
+
+func (t *tally) add(status string, n int) {
+	for i := range *t {
+		if (*t)[i].status == status {
+			(*t)[i].n += n
+			return
+		}
 	}
-	return part.store.Committed(e.key).History[0].At.Time(), true
+	*t = append(*t, statusCount{status, n})
 }

@@ -87,6 +87,16 @@ type AppendCodec interface {
 	AppendEncode(dst []byte, key string, history []state.Entry) []byte
 }
 
+// ViewCodec is a Codec that can also decode without copying: the key and
+// the history's strings may be views of value (or key), and the entries
+// are appended to dst. A restore decodes every changelog record once and
+// the store copies what it keeps, so the engine uses DecodeView where a
+// codec has it: no allocation per record outlives the record.
+type ViewCodec interface {
+	Codec
+	DecodeView(key, value []byte, dst []state.Entry) (string, []state.Entry, error)
+}
+
 // ProcessRecord is the default Codec: the JSON process record
 // {"schema":1,"order_id":...,"history":[...]} (docs/contract.md).
 var ProcessRecord Codec = processRecord{}
@@ -99,6 +109,9 @@ func (processRecord) AppendEncode(dst []byte, key string, h []state.Entry) []byt
 }
 func (processRecord) Decode(key, value []byte) (string, []state.Entry, error) {
 	return topics.DecodeProcess(key, value)
+}
+func (processRecord) DecodeView(key, value []byte, dst []state.Entry) (string, []state.Entry, error) {
+	return topics.DecodeProcessView(key, value, dst)
 }
 
 // withDefaults fills the optional hooks and reports a missing one.

@@ -149,8 +149,8 @@ func (m *metrics[S]) Collect(ch chan<- prometheus.Metric) {
 			if pt.highWatermark > 0 {
 				lag[id] = max(0, pt.highWatermark-pt.next)
 			}
-			for st, n := range pt.tally {
-				byStatus[st] += n
+			for _, c := range pt.tally {
+				byStatus[c.status] += c.n
 			}
 			if first, ok := m.p.oldestPending(pt); ok && (oldest.IsZero() || first.Before(oldest)) {
 				oldest = first

@@ -129,7 +129,6 @@ var pageT0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 // entries are a millisecond apart but repeat every 1000, so that the key
 // decides between equal times.
 func fill(n int, parts int32) map[int32]*state.Store[state.Order] {
-	m, _ := state.NewCatering(state.DefaultLimits())
 	stores := map[int32]*state.Store[state.Order]{}
 	for id := range parts {
 		stores[id] = state.NewStore(state.Catering().Projection)
@@ -143,7 +142,7 @@ func fill(n int, parts int32) map[int32]*state.Store[state.Order] {
 				state.Entry{ID: "k-" + key, Type: state.CatererConfirmedMenu, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))},
 				state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))})
 		}
-		stores[topics.PartitionFor(key, parts)].Load(key, m.Restore(h))
+		stores[topics.PartitionFor(key, parts)].Load(key, h, nil)
 	}
 	return stores
 }

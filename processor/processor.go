@@ -19,7 +19,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,7 +91,7 @@ type partition[S any] struct {
 	due   *dueQueue       // when each process next needs the clock
 	// tally counts the committed processes by status, kept at each commit,
 	// so that a metrics scrape does not visit them.
-	tally  map[string]int
+	tally  tally
 	cancel context.CancelFunc // stops the restore
 	// The last fetch's high watermark and the next offset to process.
 	highWatermark, next int64
@@ -281,7 +280,7 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 		"transactional_id", p.cfg.TransactionalID(), "static_membership", p.cfg.StaticMembership)
 
 	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.def.Codec, p.manager, p.log)
-	rst.track = &tracking[S]{retention: p.cfg.Limits.Retention, status: p.def.Status}
+	rst.track = &tracking[S]{status: p.def.Status}
 	adm := kadm.NewClient(admin)
 	td, err := adm.ListTopics(sessCtx, p.cfg.Topics.Events)
 	if err == nil {
@@ -804,26 +803,24 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 		return nil
 	}
 	committedAt := time.Now()
-	p.parallel(len(b.parts), func(i int) {
-		p.schedule(b.parts[i])
-		p.count(b.parts[i])
-		b.parts[i].store.Commit()
-	})
-	for _, w := range b.works {
+	p.settle(b.parts)
+	debug := p.log.Enabled(context.Background(), slog.LevelDebug)
+	works := slices.Concat(b.works, b.ticks)
+	p.parallel(len(works), func(i int) {
+		w := works[i]
 		for _, r := range w.records {
 			p.metrics.eventToCommit.Observe(max(0, committedAt.Sub(r.Timestamp).Seconds()))
 		}
-	}
-	for w := range b.all() {
 		for _, d := range w.decided {
 			p.metrics.match.Observe(max(0, d.Entry.At.Time().Sub(d.Started).Seconds()))
-			if d.Cause == nil {
+			switch {
+			case d.Cause == nil:
 				p.log.Info(p.def.Logs.Deadline, p.def.Logs.Key, d.Key, "decision", d.Entry.Type)
-			} else {
+			case debug:
 				p.log.Debug("decision recorded", p.def.Logs.Key, d.Key, "decision", d.Entry.Type, "ref", d.Entry.Ref, "causation_id", d.Cause.ID)
 			}
 		}
-	}
+	})
 	p.stats.TxnCommitted.Add(1)
 	p.stats.add(&b.stats)
 	return nil
@@ -858,40 +855,62 @@ func endOutcome(wantCommit, committed bool, err error, groupChanged bool) outcom
 	}
 }
 
-// schedule queues the staged processes whose next due time changed: new
-// ones, and ones that just became terminal.
-func (p *Processor[S]) schedule(part *partition[S]) {
-	for key, proc := range part.store.Staged() {
-		if proc == nil {
-			continue
+// settle makes the staged changes of parts their committed state, after
+// their transaction committed, and queues the timers and moves the status
+// counts that go with them. Shards are independent, so it works on every
+// shard of every partition in parallel: a batch that lag fills holds one or
+// two partitions, and a partition at a time kept one core busy and the
+// other waiting.
+func (p *Processor[S]) settle(parts []*partition[S]) {
+	done := make([]settled, len(parts)*state.Shards)
+	p.parallel(len(done), func(i int) {
+		p.settleShard(parts[i/state.Shards].store.Shard(i%state.Shards), &done[i])
+	})
+	for i := range done {
+		part, d := parts[i/state.Shards], &done[i]
+		for _, e := range d.deadlines {
+			part.due.add(e, false)
 		}
-		old := part.store.Committed(key)
-		if old != nil && p.manager.Terminal(old) == p.manager.Terminal(proc) {
-			continue
+		for _, e := range d.ends {
+			part.due.add(e, true)
 		}
-		if old != nil {
-			// The staged key of a committed process may be a view of the
-			// decoded record (see handle); the queue keeps it until the
-			// retention ends.
-			key = strings.Clone(key)
-		}
-		if e, ok := nextDue(p.manager, p.cfg.Limits.Retention, key, proc); ok {
-			part.due.add(e)
+		for _, c := range d.tally {
+			part.tally.add(c.status, c.n)
 		}
 	}
 }
 
-// count moves the staged processes between the status counts, before they
-// are committed.
-func (p *Processor[S]) count(part *partition[S]) {
-	for key, proc := range part.store.Staged() {
-		if old := part.store.Committed(key); old != nil {
-			part.tally[p.def.Status(old.State)]--
+// settled is what committing one shard changed in its partition's timers
+// and status counts.
+type settled struct {
+	deadlines, ends []dueEntry
+	tally           tally
+}
+
+// settleShard commits sh's staged changes into d: a timer for every process
+// whose next due time changed (new ones, and ones that just became
+// terminal), and the moves between the status counts.
+func (p *Processor[S]) settleShard(sh *state.Shard[S], d *settled) {
+	sh.CommitEach(func(_ string, hash uint64, old, cur *state.Process[S]) {
+		if old != nil {
+			d.tally.add(p.def.Status(old.State), -1)
 		}
-		if proc != nil {
-			part.tally[p.def.Status(proc.State)]++
+		if cur == nil {
+			return
 		}
-	}
+		d.tally.add(p.def.Status(cur.State), 1)
+		if old != nil && p.manager.Terminal(old) == p.manager.Terminal(cur) {
+			return
+		}
+		if at, ended, ok := p.manager.Due(cur.History, cur.State); ok {
+			e := dueEntry{at: int64(at), hash: hash}
+			if ended {
+				d.ends = append(d.ends, e)
+			} else {
+				d.deadlines = append(d.deadlines, e)
+			}
+		}
+	})
 }
 
 // rollback discards the staged changes of an aborted transaction and puts
@@ -906,7 +925,7 @@ func (p *Processor[S]) rollback(b *batch[S]) {
 			continue // dropped since: its timers went with it
 		}
 		for _, e := range w.popped {
-			w.part.due.add(e)
+			w.part.due.add(e.e, e.ended)
 		}
 		w.popped = nil
 	}

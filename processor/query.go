@@ -351,6 +351,7 @@ func (p *Processor[S]) DeadLetters(ctx context.Context, limit int) (DeadLetters,
 // until it has enough or reaches the start.
 func latestRecords[S any](ctx context.Context, r *restorer[S], part DeadLetterPartition, limit int) ([]*kgo.Record, error) {
 	var out []*kgo.Record
+	var at leader
 	hi, span := part.End, 2*int64(limit)
 	for range deadLetterReach {
 		if hi <= part.Start || len(out) >= limit {
@@ -359,7 +360,7 @@ func latestRecords[S any](ctx context.Context, r *restorer[S], part DeadLetterPa
 		lo := max(part.Start, hi-span)
 		var got []*kgo.Record
 		for off := lo; off < hi; {
-			fp, next, err := r.fetch(ctx, part.Partition, off)
+			fp, next, err := r.fetch(ctx, part.Partition, off, &at)
 			if err != nil {
 				return nil, err
 			}

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"go.opentelemetry.io/otel/trace"
 	"iter"
+	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,7 +119,7 @@ type work[S any] struct {
 	stats     batchStats
 	// popped are the due-queue entries the tick took: an abort puts them
 	// back, so the expiry or retention they stand for happens later.
-	popped []dueEntry
+	popped []popped
 	ticked []string // the keys the tick changed
 	// emitted are the records decisions emitted, with the input record that
 	// caused each (nil: a timer), for their trace context.
@@ -127,6 +127,12 @@ type work[S any] struct {
 }
 
 type emitted struct{ cause, out *kgo.Record }
+
+// popped is a due-queue entry a tick took, and which heap it came from.
+type popped struct {
+	e     dueEntry
+	ended bool
+}
 
 // splitMin is the least number of a partition's records that are split
 // across workers by store shard: below it, one goroutine is quicker.
@@ -333,14 +339,7 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 		return
 	}
 	shard := w.part.store.Shard(state.ShardOf(key))
-	cur, committed := shard.Find(key)
-	if !committed {
-		// A new process's key goes into the due queue (see schedule),
-		// which keeps it for as long as the process lives: a copy of its
-		// own, not a slice of the decoder's buffer. (The store copies
-		// every key it commits.)
-		key = strings.Clone(key)
-	}
+	cur := shard.Get(key)
 	out := p.manager.Apply(cur, key, ev, now)
 	if out.Changed() {
 		shard.Put(key, out.Process)
@@ -362,7 +361,9 @@ func (p *Processor[S]) handle(w *work[S], r *kgo.Record, now time.Time) {
 		w.stats.applied++
 	case state.SkippedDuplicate:
 		w.stats.dup++
-		p.log.Debug("duplicate event skipped", p.def.Logs.Key, key, "event_id", ev.ID, "partition", r.Partition, "offset", r.Offset)
+		if p.log.Enabled(context.Background(), slog.LevelDebug) {
+			p.log.Debug("duplicate event skipped", p.def.Logs.Key, key, "event_id", ev.ID, "partition", r.Partition, "offset", r.Offset)
+		}
 	case state.SkippedTerminal:
 		w.stats.terminal++
 		p.log.Info("event for a finished process skipped", p.def.Logs.Key, key, "event_id", ev.ID, "type", ev.Type, "partition", r.Partition, "offset", r.Offset)
@@ -426,28 +427,31 @@ func (p *Processor[S]) deadLetter(w *work[S], r *kgo.Record, kind, reason string
 func (p *Processor[S]) tick(w *work[S], now time.Time) {
 	part := w.part
 	changed := map[string]bool{}
-	part.due.popDue(now, func(e dueEntry) {
-		w.popped = append(w.popped, e)
-		cur := part.store.Get(e.key)
-		if cur == nil {
-			return // forgotten, or deleted in this batch
-		}
-		if adv := p.manager.Advance(e.key, cur, now); adv != nil {
-			part.store.Put(e.key, adv.Process)
-			for _, d := range adv.Decisions {
-				p.decide(w, e.key, adv.Process, d, nil, nil)
+	part.due.popDue(now, func(e dueEntry, ended bool) {
+		w.popped = append(w.popped, popped{e, ended})
+		for key := range part.store.KeysByHash(e.hash) {
+			cur := part.store.Get(key)
+			if cur == nil {
+				continue // deleted in this batch
 			}
-		} else if p.manager.Forget(cur, now) {
-			part.store.Delete(e.key)
-			w.stats.forgotten++
-		} else {
-			// The entry was stale: the process changed, and its current
-			// due time is queued already.
-			return
-		}
-		if !changed[e.key] {
-			changed[e.key] = true
-			w.ticked = append(w.ticked, e.key)
+			if adv := p.manager.Advance(key, cur, now); adv != nil {
+				part.store.Put(key, adv.Process)
+				for _, d := range adv.Decisions {
+					p.decide(w, key, adv.Process, d, nil, nil)
+				}
+			} else if p.manager.Forget(cur, now) {
+				part.store.Delete(key)
+				w.stats.forgotten++
+			} else {
+				// The entry was stale (the process changed, and its current
+				// due time is queued already), or it is another key's of
+				// the same hash.
+				continue
+			}
+			if !changed[key] {
+				changed[key] = true
+				w.ticked = append(w.ticked, key)
+			}
 		}
 	})
 	p.addChangelog(w, len(w.ticked), func(yield func(string, *state.Process[S]) bool) {

@@ -1,15 +1,14 @@
 package processor
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,17 +42,16 @@ type restorer[S any] struct {
 	track *tracking[S]
 }
 
-// tracking is what a session's restore needs to build its due queue and
-// tally.
+// tracking is what a session's restore needs to build its status tally
+// (the due queue needs only the manager).
 type tracking[S any] struct {
-	retention time.Duration
-	status    func(S) string
+	status func(S) string
 }
 
 type restoreResult[S any] struct {
 	store   *state.Store[S]
-	due     *dueQueue      // built by the session's restore, not for LoadPartition
-	tally   map[string]int // processes by status, likewise
+	due     *dueQueue // built by the session's restore, not for LoadPartition
+	tally   tally     // processes by status, likewise
 	records int64
 	took    time.Duration
 }
@@ -80,14 +78,22 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	// A compacted changelog holds about one record per process; capped
 	// so that a changelog not compacted yet (or one of many tombstones)
 	// does not make a map much larger than its processes need.
-	store := state.NewStoreSized(r.manager.Projection(), int(min(target-from, 1<<18)))
+	size := int(min(target-from, 1<<18))
+	store := state.NewStoreSized(r.manager.Projection(), size)
 	res := restoreResult[S]{store: store}
 	if r.track != nil {
-		res.due, res.tally = &dueQueue{}, map[string]int{}
+		res.due = &dueQueue{deadlines: make(dueHeap, 0, size)}
 	}
+	// Each record is decoded into views of its fetched bytes where the
+	// codec can (ViewCodec), folded for its timer and status, and copied
+	// into the store's packed bytes: nothing is allocated per record that
+	// outlives it, and nothing is decoded twice.
+	view, _ := r.codec.(ViewCodec)
+	var history, old []state.Entry
+	var at leader
 	offset := from
 	for offset < target {
-		fp, next, err := r.fetch(ctx, p, offset)
+		fp, next, err := r.fetch(ctx, p, offset, &at)
 		if err != nil {
 			return res, err
 		}
@@ -97,55 +103,72 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			}
 			res.records++
 			if rec.Value == nil { // tombstone: the process was forgotten
-				key := string(rec.Key)
-				r.tracked(&res, key, store.Load(key, nil), nil)
+				var had bool
+				old, had = store.Unload(bytesView(rec.Key), old[:0])
+				if had {
+					r.tracked(&res, "", nil, old)
+				}
 				continue
 			}
-			key, history, err := r.codec.Decode(rec.Key, rec.Value)
+			var key string
+			if view != nil {
+				key, history, err = view.DecodeView(rec.Key, rec.Value, history[:0])
+			} else {
+				key, history, err = r.codec.Decode(rec.Key, rec.Value)
+			}
 			if err != nil {
 				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
-			proc := r.manager.Restore(history)
-			r.tracked(&res, key, store.Load(key, proc), proc)
+			var had bool
+			old, had = store.Load(key, history, old[:0])
+			if !had {
+				old = nil
+			}
+			r.tracked(&res, key, history, old)
 		}
 		offset = max(offset, next)
 	}
 	if res.due != nil {
-		heap.Init(&res.due.deadlines)
-		heap.Init(&res.due.ends)
+		res.due.deadlines.init()
+		res.due.ends.init()
 	}
 	res.took = time.Since(start)
 	return res, nil
 }
 
-// tracked counts proc, the process just loaded for key (nil: a
-// tombstone), into the restore's tally and due queue, and takes out old,
-// the process it replaced (nil: none). A replaced process's due entry stays
-// in the queue when it differs; the tick discards such stale entries (see
-// dueQueue).
-func (r *restorer[S]) tracked(res *restoreResult[S], key string, old, proc *state.Process[S]) {
+// tracked counts the history just loaded for key (nil: a tombstone) into
+// the restore's tally and due queue, and takes out old, the history it
+// replaced (nil: none). A replaced process's due entry stays in the queue
+// when it differs; the tick discards such stale entries (see dueQueue).
+func (r *restorer[S]) tracked(res *restoreResult[S], key string, history, old []state.Entry) {
 	t := r.track
 	if t == nil {
 		return
 	}
-	var was dueEntry
-	wasDue := false
+	fold := r.manager.Projection().Fold
+	var wasAt state.Stamp
+	wasDue, wasEnded := false, false
 	if old != nil {
-		res.tally[t.status(old.State)]--
-		was, wasDue = nextDue(r.manager, t.retention, key, old)
+		s := fold(old)
+		res.tally.add(t.status(s), -1)
+		if history != nil {
+			wasAt, wasEnded, wasDue = r.manager.Due(old, s)
+		}
 	}
-	if proc == nil {
+	if history == nil {
 		return
 	}
-	res.tally[t.status(proc.State)]++
-	if e, ok := nextDue(r.manager, t.retention, key, proc); ok && (!wasDue || e.at != was.at || e.ended != was.ended) {
-		// The queue keeps the key for as long as the process lives: a copy
-		// of its own, not a view of the record's decoded buffer.
-		e.key = strings.Clone(key)
-		h := res.due.heapOf(e)
-		*h = append(*h, e)
+	s := fold(history)
+	res.tally.add(t.status(s), 1)
+	if at, ended, ok := r.manager.Due(history, s); ok && (!wasDue || at != wasAt || ended != wasEnded) {
+		h := res.due.heapOf(ended)
+		*h = append(*h, dueEntry{at: int64(at), hash: state.KeyHash(key)}) // a heap once the restore ends
 	}
 }
+
+// bytesView is b as a string without a copy, for a lookup that keeps
+// nothing.
+func bytesView(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // corruptRecordError is a changelog record this build cannot decode: every
 // restore would stop at it again, so it stops the service for an operator.
@@ -208,14 +231,23 @@ func (r *restorer[S]) bounds(ctx context.Context, p int32) (from, target int64, 
 	}
 }
 
+// leader is where a restore fetches a changelog partition from: looked up
+// once, and again after any failed fetch.
+type leader struct {
+	known   bool
+	broker  int32
+	topicID [16]byte
+}
+
 // fetch issues one read_committed Fetch for partition p at offset and returns
 // the records with the offset to fetch next.
-func (r *restorer[S]) fetch(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
+func (r *restorer[S]) fetch(ctx context.Context, p int32, offset int64, at *leader) (kgo.FetchPartition, int64, error) {
 	for attempt := 0; ; attempt++ {
-		fp, next, err := r.fetchOnce(ctx, p, offset)
+		fp, next, err := r.fetchOnce(ctx, p, offset, at)
 		if err == nil {
 			return fp, next, nil
 		}
+		at.known = false
 		if ctx.Err() != nil {
 			return fp, 0, ctx.Err()
 		}
@@ -236,18 +268,21 @@ func (r *restorer[S]) fetch(ctx context.Context, p int32, offset int64) (kgo.Fet
 	}
 }
 
-func (r *restorer[S]) fetchOnce(ctx context.Context, p int32, offset int64) (kgo.FetchPartition, int64, error) {
-	meta, err := r.adm.ListTopics(ctx, r.topic)
-	if err != nil {
-		return kgo.FetchPartition{}, 0, err
-	}
-	td, ok := meta[r.topic]
-	if !ok || td.Err != nil {
-		return kgo.FetchPartition{}, 0, fmt.Errorf("describe %s: %w", r.topic, kerr.UnknownTopicOrPartition)
-	}
-	pd, ok := td.Partitions[p]
-	if !ok || pd.Leader < 0 {
-		return kgo.FetchPartition{}, 0, kerr.LeaderNotAvailable
+func (r *restorer[S]) fetchOnce(ctx context.Context, p int32, offset int64, at *leader) (kgo.FetchPartition, int64, error) {
+	if !at.known {
+		meta, err := r.adm.ListTopics(ctx, r.topic)
+		if err != nil {
+			return kgo.FetchPartition{}, 0, err
+		}
+		td, ok := meta[r.topic]
+		if !ok || td.Err != nil {
+			return kgo.FetchPartition{}, 0, fmt.Errorf("describe %s: %w", r.topic, kerr.UnknownTopicOrPartition)
+		}
+		pd, ok := td.Partitions[p]
+		if !ok || pd.Leader < 0 {
+			return kgo.FetchPartition{}, 0, kerr.LeaderNotAvailable
+		}
+		*at = leader{known: true, broker: pd.Leader, topicID: td.ID}
 	}
 
 	req := kmsg.NewPtrFetchRequest()
@@ -259,17 +294,17 @@ func (r *restorer[S]) fetchOnce(ctx context.Context, p int32, offset int64) (kgo
 	req.SessionEpoch = -1  // no fetch session
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic = r.topic
-	rt.TopicID = td.ID
+	rt.TopicID = at.topicID
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.Partition = p
 	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = 16 << 20
+	rp.PartitionMaxBytes = restoreFetchBytes
 	rp.CurrentLeaderEpoch = -1
 	rp.LogStartOffset = -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 
-	kresp, err := r.cl.Broker(int(pd.Leader)).RetriableRequest(ctx, req)
+	kresp, err := r.cl.Broker(int(at.broker)).RetriableRequest(ctx, req)
 	if err != nil {
 		return kgo.FetchPartition{}, 0, err
 	}
@@ -298,6 +333,12 @@ func (r *restorer[S]) fetchOnce(ctx context.Context, p int32, offset int64) (kgo
 	return fp, next, nil
 }
 
+// restoreFetchBytes is the most a restore fetches of a partition at once.
+// Larger fetches cost more than they save: the broker builds the response
+// in a buffer that grows by copying, and each is a fresh allocation for the
+// garbage collector.
+var restoreFetchBytes int32 = 1 << 20
+
 // LoadPartition reads changelog partition p to its stable end and returns
 // its processes, as a restore does: for tools and queries that need the
 // state of partitions this instance does not own. cl needs only seed
@@ -318,7 +359,7 @@ func LoadPartition[S any](ctx context.Context, cl *kgo.Client, def Definition[S]
 	// The same work as a session's restore, due queue and tally included,
 	// though only the store is returned: the bench times this function as
 	// the restore, so it must not be the cheaper one.
-	r.track = &tracking[S]{retention: limits.Retention, status: def.Status}
+	r.track = &tracking[S]{status: def.Status}
 	res, err := r.restore(ctx, p)
 	if err != nil {
 		return nil, err

@@ -61,48 +61,47 @@ func TestRestoreTracksDueAndTally(t *testing.T) {
 	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
 
 	r := newRestorer(cl, "cl", ProcessRecord, m, nil)
-	r.track = &tracking[state.Order]{retention: limits.Retention, status: status}
+	r.track = &tracking[state.Order]{status: status}
 	res, err := r.restore(ctx, 0)
 	require.NoError(t, err)
 	require.EqualValues(t, len(recs), res.records)
 
 	// The reference: from the restored store, one entry per process.
 	wantTally := map[string]int{}
-	var want []dueEntry
+	want := map[queued]bool{}
 	for key, proc := range res.store.All() {
 		wantTally[status(proc.State)]++
-		if e, ok := nextDue(m, limits.Retention, key, proc); ok {
-			want = append(want, e)
+		if e, ended, ok := nextDue(m, key, proc.History, proc.State); ok {
+			want[queued{e, ended}] = true
 		}
 	}
 	require.NotEmpty(t, want)
 	gotTally := map[string]int{}
-	for s, n := range res.tally {
-		if n != 0 {
-			gotTally[s] = n
+	for _, c := range res.tally {
+		if c.n != 0 {
+			gotTally[c.status] = c.n
 		}
 	}
 	require.Equal(t, wantTally, gotTally)
 
-	got := map[dueEntry]bool{}
-	for _, h := range []dueHeap{res.due.deadlines, res.due.ends} {
-		for _, e := range h {
-			got[e] = true
+	got := map[queued]bool{}
+	for _, ended := range []bool{false, true} {
+		for _, e := range *res.due.heapOf(ended) {
+			got[queued{e, ended}] = true
 		}
 	}
-	for _, e := range want {
+	for e := range want {
 		require.True(t, got[e], "the restore's due queue lacks %+v", e)
 		delete(got, e)
 	}
 	// What is left is stale: the tick finds the process gone or its due
 	// time elsewhere, and skips it.
 	for e := range got {
-		proc := res.store.Committed(e.key)
-		if proc == nil {
-			continue
+		for key := range res.store.KeysByHash(e.e.hash) {
+			proc := res.store.Committed(key)
+			cur, ended, ok := nextDue(m, key, proc.History, proc.State)
+			require.False(t, ok && cur == e.e && ended == e.ended, "%+v is both current and extra", e)
 		}
-		cur, ok := nextDue(m, limits.Retention, e.key, proc)
-		require.False(t, ok && cur == e, "%+v is both current and extra", e)
 	}
 	require.LessOrEqual(t, len(got), len(recs)-res.store.Len(), "at most one stale entry per record beyond a key's newest")
 	// Both heaps are heaps.
@@ -111,4 +110,15 @@ func TestRestoreTracksDueAndTally(t *testing.T) {
 			require.LessOrEqual(t, h[(i-1)/2].at, h[i].at)
 		}
 	}
+}
+
+// nextDue is when the clock next matters to a process of key with this
+// history and state: its deadline while pending, the end of its retention
+// once terminal (ended).
+func nextDue[S any](m *state.Manager[S], key string, history []state.Entry, s S) (e dueEntry, ended, ok bool) {
+	at, ended, ok := m.Due(history, s)
+	if !ok {
+		return dueEntry{}, false, false
+	}
+	return dueEntry{at: int64(at), hash: state.KeyHash(key)}, ended, true
 }

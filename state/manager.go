@@ -7,6 +7,7 @@ package state
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -35,6 +36,14 @@ func (s Stamp) Time() time.Time { return time.Unix(0, int64(s)).UTC() }
 
 // String is s in RFC 3339 with nanoseconds, in UTC.
 func (s Stamp) String() string { return s.Time().Format(time.RFC3339Nano) }
+
+// add is s + d (d >= 0), at most the latest Stamp.
+func (s Stamp) add(d time.Duration) Stamp {
+	if t := s + Stamp(d); t >= s {
+		return t
+	}
+	return math.MaxInt64
+}
 
 // InStampRange reports whether t is a Stamp without loss.
 func InStampRange(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t) }
@@ -274,7 +283,10 @@ func (m *Manager[S]) Apply(p *Process[S], key string, ev Entry, now time.Time) O
 	next := m.append(p, ev)
 	if d, ok := m.def.Decide(key, next.State, ev, now); ok {
 		d.At = ev.At
-		next = m.append(next, d)
+		// next is new and no one else holds it: the decision goes into it
+		// (append left room for one entry more).
+		next.History = append(next.History, d)
+		next.State = m.def.Projection.apply(next.State, d)
 		out.Decisions = append(out.Decisions, d)
 	}
 	out.Process, out.Result = next, Applied
@@ -314,6 +326,22 @@ func (m *Manager[S]) Ended(p *Process[S]) (time.Time, bool) {
 	return p.History[len(p.History)-1].At.Time(), true
 }
 
+// Due is when the clock next matters to a process with this history and
+// state (its fold): its deadline while it is pending (ended false), the end
+// of its retention once it is terminal (ended true). ok is false for an
+// empty history. Deadline and Ended give the same times for a *Process;
+// Due takes the parts, so that a restore asks it of histories it holds
+// only for a moment.
+func (m *Manager[S]) Due(history []Entry, s S) (at Stamp, ended, ok bool) {
+	if len(history) == 0 {
+		return 0, false, false
+	}
+	if m.def.Terminal(s) {
+		return history[len(history)-1].At.add(m.limits.Retention), true, true
+	}
+	return history[0].At.add(m.limits.Timeout), false, true
+}
+
 // Forget reports whether p is terminal and its retention has run out at now,
 // so that its key can be tombstoned.
 func (m *Manager[S]) Forget(p *Process[S], now time.Time) bool {
@@ -321,9 +349,11 @@ func (m *Manager[S]) Forget(p *Process[S], now time.Time) bool {
 	return ok && !now.Before(ended.Add(m.limits.Retention))
 }
 
-// append returns a new process with e appended; p is left as it was.
+// append returns a new process with e appended; p is left as it was. The
+// new history has room for one entry more, the decision an applied event
+// may lead to.
 func (m *Manager[S]) append(p *Process[S], e Entry) *Process[S] {
-	h := make([]Entry, len(p.History), len(p.History)+1)
+	h := make([]Entry, len(p.History), len(p.History)+2)
 	copy(h, p.History)
 	return &Process[S]{History: append(h, e), State: m.def.Projection.apply(p.State, e)}
 }

@@ -2,9 +2,10 @@ package state
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"iter"
+	"slices"
 	"strings"
+	"unsafe"
 )
 
 // packed holds the committed histories of one shard as bytes, in chunks
@@ -63,8 +64,6 @@ const (
 	compactChunksPerCommit = 2
 )
 
-var indexSeed = maphash.MakeSeed()
-
 func newPacked(n int) packed {
 	return packed{index: make(map[uint64]ref, n), tail: -1, typeOf: map[string]byte{}, mask: ^uint64(0), size: chunkSize}
 }
@@ -74,16 +73,24 @@ func (p *packed) Len() int { return len(p.index) + len(p.clash) }
 
 // find returns where key's record is.
 func (p *packed) find(key string) (ref, bool) {
+	r, had, _ := p.lookup(key, KeyHash(key))
+	return r, had
+}
+
+// lookup is find for a key whose KeyHash is h. It also reports whether the
+// index's slot for h is taken (by key or by another key of the same hash),
+// which is what a replace needs to know.
+func (p *packed) lookup(key string, h uint64) (r ref, had, taken bool) {
 	if len(p.clash) > 0 {
 		if r, ok := p.clash[key]; ok {
-			return r, true
+			return r, true, true
 		}
 	}
-	r, ok := p.index[p.hash(key)]
-	if ok && string(recordKey(p.at(r))) == key {
-		return r, true
+	r, taken = p.index[h&p.mask]
+	if taken && string(recordKey(p.at(r))) == key {
+		return r, true, true
 	}
-	return 0, false
+	return 0, false, taken
 }
 
 // recordKey is the key of the record at the start of b.
@@ -101,14 +108,15 @@ func recordLen(b []byte) int {
 
 // put stores history as key's record, replacing any it had.
 func (p *packed) put(key string, history []Entry) {
-	old, had := p.find(key)
-	p.replace(key, history, old, had)
+	h := KeyHash(key)
+	old, had, taken := p.lookup(key, h)
+	p.replace(key, h, history, old, had, taken)
 }
 
-// replace is put for a key whose record find gave (had false: none).
-func (p *packed) replace(key string, history []Entry, old ref, had bool) {
+// replace is put for a key whose KeyHash is h and whose lookup gave old,
+// had and taken.
+func (p *packed) replace(key string, h uint64, history []Entry, old ref, had, taken bool) {
 	r := p.append(key, history)
-	h := p.hash(key)
 	if had {
 		p.kill(old)
 		if _, inClash := p.clash[key]; inClash {
@@ -116,31 +124,35 @@ func (p *packed) replace(key string, history []Entry, old ref, had bool) {
 			// which may be a view of a record: store a copy.
 			p.clash[strings.Clone(key)] = r
 		} else {
-			p.index[h] = r
+			p.index[h&p.mask] = r
 		}
 		return
 	}
-	if _, taken := p.index[h]; taken {
+	if taken {
 		if p.clash == nil {
 			p.clash = map[string]ref{}
 		}
 		p.clash[strings.Clone(key)] = r // key may be a view of a record
 		return
 	}
-	p.index[h] = r
+	p.index[h&p.mask] = r
 }
 
 // delete removes key's record, if it has one.
 func (p *packed) delete(key string) {
-	old, ok := p.find(key)
-	if !ok {
-		return
+	h := KeyHash(key)
+	if r, had, _ := p.lookup(key, h); had {
+		p.remove(key, h, r)
 	}
-	p.kill(old)
+}
+
+// remove removes key's record r, whose KeyHash is h.
+func (p *packed) remove(key string, h uint64, r ref) {
+	p.kill(r)
 	if _, inClash := p.clash[key]; inClash {
 		delete(p.clash, key)
 	} else {
-		delete(p.index, p.hash(key))
+		delete(p.index, h&p.mask)
 	}
 }
 
@@ -273,8 +285,11 @@ func (p *packed) newChunk(size int) int {
 	return len(p.chunks) - 1
 }
 
-// history decodes the record at r. Its strings share one allocation.
-func (p *packed) history(r ref) []Entry {
+// historyView decodes the record at r, appending its entries to dst. The
+// strings are views of the chunk, whose bytes never change once written:
+// the history stays valid after the record is replaced, moved or deleted,
+// and holding it keeps the chunk in memory.
+func (p *packed) historyView(r ref, dst []Entry) []Entry {
 	b := p.at(r)
 	_, n := binary.Uvarint(b)
 	b = b[n:]
@@ -284,16 +299,16 @@ func (p *packed) history(r ref) []Entry {
 	b = b[n:]
 	sl, n := binary.Uvarint(b)
 	b = b[n:]
-	strs := string(b[:sl])
+	strs := view(b[:sl])
 	b = b[sl:]
-	h := make([]Entry, count)
+	dst = slices.Grow(dst, int(count))
 	pos := 0
 	take := func(l uint64) string {
 		s := strs[pos : pos+int(l)]
 		pos += int(l)
 		return s
 	}
-	for i := range h {
+	for range count {
 		code := b[0]
 		b = b[1:]
 		var typ string
@@ -308,10 +323,35 @@ func (p *packed) history(r ref) []Entry {
 		b = b[n:]
 		rl, n := binary.Uvarint(b)
 		b = b[n:]
-		h[i] = Entry{Type: typ, ID: take(il), Ref: take(rl), At: Stamp(binary.LittleEndian.Uint64(b))}
+		dst = append(dst, Entry{Type: typ, ID: take(il), Ref: take(rl), At: Stamp(binary.LittleEndian.Uint64(b))})
 		b = b[8:]
 	}
-	return h
+	return dst
+}
+
+// view is b as a string without a copy: b must never change.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// keysByHash yields the keys held whose KeyHash is h, as views of their
+// records (see historyView).
+func (p *packed) keysByHash(h uint64) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if r, ok := p.index[h&p.mask]; ok {
+			if k := recordKey(p.at(r)); KeyHashBytes(k) == h && !yield(view(k)) {
+				return
+			}
+		}
+		for k := range p.clash {
+			if KeyHash(k) == h && !yield(k) {
+				return
+			}
+		}
+	}
 }
 
 // all yields every key (a view of the record: copy it to keep it) with
@@ -370,7 +410,7 @@ func (p *packed) holds(key []byte, r ref) bool {
 	if cr, ok := p.clash[string(key)]; ok {
 		return cr == r
 	}
-	ir, ok := p.index[maphash.Bytes(indexSeed, key)&p.mask]
+	ir, ok := p.index[KeyHashBytes(key)&p.mask]
 	return ok && ir == r // not ir == r alone: a missing hash reads as ref 0, chunk 0's first record
 }
 
@@ -394,7 +434,7 @@ func (p *packed) relocate(key []byte, rec []byte) {
 	if _, inClash := p.clash[string(key)]; inClash {
 		p.clash[string(key)] = nr
 	} else {
-		p.index[maphash.Bytes(indexSeed, key)&p.mask] = nr
+		p.index[KeyHashBytes(key)&p.mask] = nr
 	}
 }
 
@@ -406,8 +446,6 @@ func (p *packed) bytes() int {
 	}
 	return n
 }
-
-func (p *packed) hash(key string) uint64 { return maphash.String(indexSeed, key) & p.mask }
 
 func uvarintLen(x uint64) int {
 	n := 1

@@ -80,6 +80,15 @@ func TestPackedStoreAgainstModel(t *testing.T) {
 			}
 			require.Equal(t, want, all)
 			require.Equal(t, len(model), s.Len())
+			for _, k := range names {
+				var found []string
+				for kk := range s.KeysByHash(KeyHash(k)) {
+					require.Equal(t, KeyHash(k), KeyHash(kk), "KeysByHash(KeyHash(%q)) yields %q", k, kk)
+					found = append(found, kk)
+				}
+				_, committed := model[k]
+				require.Equal(t, committed, slices.Contains(found, k), "KeysByHash finds %q exactly when it is committed", k)
+			}
 			for i := range s.shards {
 				pk := &s.shards[i].packed
 				live, dead := 0, 0
@@ -102,14 +111,27 @@ func TestPackedStoreAgainstModel(t *testing.T) {
 					staged[k] = nil
 				case 2:
 					h := history.Draw(t, "loaded")
-					replaced := s.Load(k, &Process[Order]{History: h, State: proj.Fold(h)})
-					if prev, had := model[k]; had {
-						require.NotNil(t, replaced, "Load of %q replaced a process", k)
-						require.Equal(t, normal(prev), normal(replaced.History))
+					// A restore passes views of a buffer it reuses.
+					buf := []Entry{{ID: "stale"}}
+					replaced, had := s.Load(k, h, buf[:1])
+					if prev, ok := model[k]; ok {
+						require.True(t, had, "Load of %q replaced a process", k)
+						require.Equal(t, Entry{ID: "stale"}, replaced[0], "Load appends to old")
+						require.Equal(t, normal(prev), normal(replaced[1:]))
 					} else {
-						require.Nil(t, replaced, "Load of %q replaced nothing", k)
+						require.False(t, had, "Load of %q replaced nothing", k)
+						require.Len(t, replaced, 1)
 					}
 					model[k] = h
+				case 3:
+					removed, had := s.Unload(k, nil)
+					if prev, ok := model[k]; ok {
+						require.True(t, had, "Unload of %q removed a process", k)
+						require.Equal(t, normal(prev), normal(removed))
+					} else {
+						require.False(t, had, "Unload of %q removed nothing", k)
+					}
+					delete(model, k)
 				default:
 					h := history.Draw(t, "history")
 					if len(h) == 0 {
@@ -133,7 +155,26 @@ func TestPackedStoreAgainstModel(t *testing.T) {
 			}
 			check()
 			if rapid.Bool().Draw(t, "commit") {
-				s.Commit()
+				shown := map[string]bool{}
+				for i := range Shards {
+					s.Shard(i).CommitEach(func(k string, h uint64, old, cur *Process[Order]) {
+						require.False(t, shown[k], "CommitEach shows %q twice", k)
+						shown[k] = true
+						require.Equal(t, KeyHash(k), h, "the hash of %q", k)
+						if prev, ok := model[k]; ok {
+							require.NotNil(t, old, "%q replaces its committed process", k)
+							require.Equal(t, normal(prev), normal(old.History))
+						} else {
+							require.Nil(t, old, "%q had no committed process", k)
+						}
+						if want := staged[k]; want == nil {
+							require.Nil(t, cur, "%q is deleted", k)
+						} else {
+							require.Equal(t, normal(want), normal(cur.History))
+						}
+					})
+				}
+				require.Len(t, shown, len(staged), "CommitEach shows every staged change")
 				verifyPacked(t, s)
 				for k, h := range staged {
 					if h == nil {
@@ -205,7 +246,7 @@ func TestPackedManyTypes(t *testing.T) {
 	p.put("k", h)
 	r, ok := p.find("k")
 	require.True(t, ok)
-	require.Equal(t, h, p.history(r))
+	require.Equal(t, h, p.historyView(r, nil))
 	require.Len(t, p.types, 255)
 }
 

@@ -11,14 +11,27 @@ import (
 // partition at once; within a shard, one goroutine at a time.
 const Shards = 8
 
-var shardSeed = maphash.MakeSeed()
+var keySeed = maphash.MakeSeed()
 
-// ShardOf is the shard of key, in [0, Shards). It is stable within a
-// process run only: shards are an in-memory layout, never stored.
-func ShardOf(key string) int { return int(maphash.String(shardSeed, key) % Shards) }
+// KeyHash is the hash a Store files key under: its shard and its place in
+// the shard's index both come from it. It is stable within a process run
+// only (the seed is random), never stored. Different keys may share a hash
+// (KeysByHash yields them all), so a hash stands for a key only where the
+// key is checked again when it is used, as the due queue does.
+func KeyHash(key string) uint64 { return maphash.String(keySeed, key) }
+
+// KeyHashBytes is KeyHash(string(key)), without the copy.
+func KeyHashBytes(key []byte) uint64 { return maphash.Bytes(keySeed, key) }
+
+// ShardOf is the shard of key, in [0, Shards).
+func ShardOf(key string) int { return shardOfHash(KeyHash(key)) }
 
 // ShardOfBytes is ShardOf(string(key)), without the copy.
-func ShardOfBytes(key []byte) int { return int(maphash.Bytes(shardSeed, key) % Shards) }
+func ShardOfBytes(key []byte) int { return shardOfHash(KeyHashBytes(key)) }
+
+// shardOfHash takes the shard from the hash's high bits, so that the
+// index of a shard, which keys on the whole hash, sees them all alike.
+func shardOfHash(h uint64) int { return int((h >> 32) % Shards) }
 
 // Store holds the live processes of one partition. Changes are staged and
 // become visible to Get only as staged, until Commit makes them the
@@ -29,7 +42,9 @@ func ShardOfBytes(key []byte) int { return int(maphash.Bytes(shardSeed, key) % S
 // pointer-free chunks (see packed), folded again by the projection when
 // they are read. A read returns the same *Process until the next Commit or
 // Rollback; a process read after that is a new decode of the same history.
-// Processes are immutable either way.
+// Processes are immutable either way. The strings of a history read from
+// the store, like the keys it yields, are views of its bytes, which never
+// change once written (holding one keeps its chunk in memory).
 //
 // A Store is not safe for concurrent use, except that different shards
 // (see Shard) may be used by different goroutines at once.
@@ -66,6 +81,13 @@ func (s *Store[S]) Shard(i int) *Shard[S] { return &s.shards[i] }
 
 func (s *Store[S]) shard(key string) *Shard[S] { return &s.shards[ShardOf(key)] }
 
+// KeysByHash yields the committed keys whose KeyHash is h: almost always
+// one or none. A key is a view of the store's bytes, which never change
+// once written; holding it keeps them in memory.
+func (s *Store[S]) KeysByHash(h uint64) iter.Seq[string] {
+	return s.shards[shardOfHash(h)].packed.keysByHash(h)
+}
+
 // Get returns the process for key, staged changes included, or nil.
 func (s *Store[S]) Get(key string) *Process[S] { return s.shard(key).Get(key) }
 
@@ -80,11 +102,21 @@ func (s *Store[S]) Put(key string, p *Process[S]) { s.shard(key).Put(key, p) }
 // Delete stages the removal of key.
 func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
 
-// Load sets a committed process directly, bypassing staging: for restore.
-// A nil process removes the key. It returns the committed process it
-// replaced, or nil.
-func (s *Store[S]) Load(key string, p *Process[S]) (replaced *Process[S]) {
-	return s.shard(key).Load(key, p)
+// Load sets key's committed history directly, bypassing staging: for a
+// restore from the changelog. The history's strings, and key, may be views
+// of a buffer the caller reuses: the store copies what it keeps. If key
+// had a history, Load appends it to old and returns it with had set; its
+// strings are views of the store's bytes (see KeysByHash), so a restore
+// that takes the replaced process out of its counts decodes nothing twice.
+func (s *Store[S]) Load(key string, history, old []Entry) (replaced []Entry, had bool) {
+	h := KeyHash(key)
+	return s.shards[shardOfHash(h)].load(key, h, history, old)
+}
+
+// Unload removes key's committed process directly, bypassing staging: a
+// restore's tombstone. It returns the history removed as Load does.
+func (s *Store[S]) Unload(key string, old []Entry) (removed []Entry, had bool) {
+	return s.shard(key).Unload(key, old)
 }
 
 // Staged yields each staged change: the process, or nil for a deletion.
@@ -159,19 +191,6 @@ func (s *Shard[S]) Get(key string) *Process[S] {
 	return s.Committed(key)
 }
 
-// Find is Get, and also reports whether key is committed.
-func (s *Shard[S]) Find(key string) (p *Process[S], committed bool) {
-	if p, ok := s.staged[key]; ok {
-		if _, ok := s.read[key]; ok {
-			return p, true
-		}
-		_, committed = s.packed.find(key)
-		return p, committed
-	}
-	p = s.Committed(key)
-	return p, p != nil
-}
-
 // Committed returns the committed process for key, ignoring staged changes.
 func (s *Shard[S]) Committed(key string) *Process[S] {
 	if p, ok := s.read[key]; ok {
@@ -187,7 +206,7 @@ func (s *Shard[S]) Committed(key string) *Process[S] {
 }
 
 func (s *Shard[S]) decode(r ref) *Process[S] {
-	h := s.packed.history(r)
+	h := s.packed.historyView(r, nil)
 	return &Process[S]{History: h, State: s.projection.Fold(h)}
 }
 
@@ -197,21 +216,33 @@ func (s *Shard[S]) Put(key string, p *Process[S]) { s.staged[key] = p }
 // Delete stages the removal of key.
 func (s *Shard[S]) Delete(key string) { s.staged[key] = nil }
 
-// Load sets a committed process directly; nil removes the key. Only its
-// history is kept: a read folds it again. It returns the committed process
-// it replaced, or nil (a restore counts it out of its tally).
-func (s *Shard[S]) Load(key string, p *Process[S]) (replaced *Process[S]) {
+// Load is Store.Load for a key of this shard.
+func (s *Shard[S]) Load(key string, history, old []Entry) (replaced []Entry, had bool) {
+	return s.load(key, KeyHash(key), history, old)
+}
+
+func (s *Shard[S]) load(key string, h uint64, history, old []Entry) (replaced []Entry, had bool) {
+	if len(s.read) > 0 {
+		delete(s.read, key)
+	}
+	r, had, taken := s.packed.lookup(key, h)
+	if had {
+		old = s.packed.historyView(r, old)
+	}
+	s.packed.replace(key, h, history, r, had, taken)
+	return old, had
+}
+
+// Unload is Store.Unload for a key of this shard.
+func (s *Shard[S]) Unload(key string, old []Entry) (removed []Entry, had bool) {
 	delete(s.read, key)
 	r, had := s.packed.find(key)
-	if had {
-		replaced = s.decode(r)
+	if !had {
+		return old, false
 	}
-	if p == nil {
-		s.packed.delete(key)
-	} else {
-		s.packed.replace(key, p.History, r, had)
-	}
-	return replaced
+	old = s.packed.historyView(r, old)
+	s.packed.delete(key)
+	return old, true
 }
 
 // Staged yields each staged change of the shard (see Store.Staged).
@@ -243,12 +274,30 @@ func (s *Shard[S]) StagedLen() int { return len(s.staged) }
 
 // Commit makes the shard's staged changes its committed state, then lets
 // the packed histories reclaim a little of their dead space.
-func (s *Shard[S]) Commit() {
+func (s *Shard[S]) Commit() { s.CommitEach(nil) }
+
+// CommitEach is Commit that first shows each staged change to each (when
+// not nil): the key and its KeyHash, the committed process it replaces (nil:
+// none) and the new one (nil: a deletion). The engine keeps its timers and
+// counts by it, in the same pass over the changes.
+func (s *Shard[S]) CommitEach(each func(key string, hash uint64, old, cur *Process[S])) {
 	for k, p := range s.staged {
-		if p == nil {
-			s.packed.delete(k)
-		} else {
-			s.packed.put(k, p.History)
+		h := KeyHash(k)
+		if each != nil {
+			old, ok := s.read[k]
+			if !ok {
+				// Staged without being read (the engine reads every
+				// process it changes, but the store does not rely on it).
+				old = s.Committed(k)
+			}
+			each(k, h, old, p)
+		}
+		r, had, taken := s.packed.lookup(k, h)
+		switch {
+		case p != nil:
+			s.packed.replace(k, h, p.History, r, had, taken)
+		case had:
+			s.packed.remove(k, h, r)
 		}
 	}
 	clear(s.staged)

@@ -66,3 +66,17 @@ func BenchmarkDecodeProcess(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeProcessView(b *testing.B) {
+	key := []byte("order-00012345")
+	value := EncodeProcess(string(key), benchHistory())
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	var h []state.Entry
+	for b.Loop() {
+		var err error
+		if _, h, err = DecodeProcessView(key, value, h[:0]); err != nil || len(h) != 2 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -138,11 +138,22 @@ func TestConfirmOrderRoundTrip(t *testing.T) {
 func FuzzConfirmOrderEncode(f *testing.F) {
 	f.Add("42", "menu-a", "evt-7", "2026-11-25T10:00:01Z")
 	f.Add("ö<&>\"\\\u2028", "\x00\xff", "", "x")
+	f.Add("order-1", "", "e", "")
 	f.Fuzz(func(t *testing.T, order, menu, causation, issued string) {
 		c := ConfirmOrder{CommandID: state.CommandID(order), Type: ConfirmOrderType, OrderID: order,
 			MenuID: menu, IssuedAt: issued, CausationID: causation, CorrelationID: order}
 		if fast, slow := c.Encode(), c.encodeSlow(); string(fast) != string(slow) {
 			t.Fatalf("Encode = %s\njson.Marshal = %s", fast, slow)
+		}
+		// EncodeConfirmOrder, with a time drawn from the strings.
+		var ns int64
+		for _, r := range order + menu + causation + issued {
+			ns = ns*31 + int64(r)
+		}
+		at := state.Stamp(ns)
+		want := NewConfirmOrderWithID(c.CommandID, order, menu, causation, at.Time()).encodeSlow()
+		if got := EncodeConfirmOrder(c.CommandID, order, menu, causation, at); string(got) != string(want) {
+			t.Fatalf("EncodeConfirmOrder = %s\njson.Marshal = %s", got, want)
 		}
 	})
 }

@@ -60,7 +60,18 @@ func malformed(kind, format string, args ...any) error {
 // return the same Event and the same error for every input
 // (FuzzDecodeEventFastEqualsSlow).
 func DecodeEvent(key, value []byte) (Event, error) {
-	if ev, err, ok := decodeEventFast(key, value); ok {
+	if ev, err, ok := decodeEventFast(key, value, false); ok {
+		return ev, err
+	}
+	return decodeEventSlow(key, value)
+}
+
+// DecodeEventView is DecodeEvent without copies: on the common path the
+// event's strings and Data are views of value, valid while value is and
+// does not change. It is for a caller that copies what it keeps, as the
+// processor does with the few fields a history holds.
+func DecodeEventView(key, value []byte) (Event, error) {
+	if ev, err, ok := decodeEventFast(key, value, true); ok {
 		return ev, err
 	}
 	return decodeEventSlow(key, value)
@@ -223,7 +234,10 @@ func fastFieldIndex(name []byte) int {
 // any key, a duplicate field of interest, a non-string non-null id, type,
 // order_id or menu_id, and an escape or a byte outside 0x20..0x7e in one of
 // the five strings.
-func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
+//
+// With views set, the strings and Data are views of value instead of
+// copies (DecodeEventView).
+func decodeEventFast(key, value []byte, views bool) (ev Event, err error, ok bool) {
 	if len(key) == 0 {
 		return ev, nil, false
 	}
@@ -308,7 +322,15 @@ func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
 		}
 	}
 	var all string
-	if n > 0 {
+	switch {
+	case n > 0 && views:
+		for k := fastID; k <= fastOccurredAt; k++ {
+			if f[k].kind == fastString {
+				strs[k] = view(value[f[k].start:f[k].end])
+			}
+		}
+		n = 0 // nothing to cut out of all
+	case n > 0:
 		var b strings.Builder
 		b.Grow(n)
 		for k := fastID; k <= fastOccurredAt; k++ {
@@ -319,7 +341,7 @@ func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
 		all = b.String()
 	}
 	off := 0
-	for k := fastID; k <= fastOccurredAt; k++ {
+	for k := fastID; k <= fastOccurredAt && n > 0; k++ {
 		if f[k].kind == fastString {
 			l := f[k].end - f[k].start
 			strs[k] = all[off : off+l]
@@ -348,8 +370,12 @@ func decodeEventFast(key, value []byte) (ev Event, err error, ok bool) {
 		if d.kind == fastString {
 			d.start, d.end = d.start-1, d.end+1 // with the quotes
 		}
-		// A copy, as encoding/json's RawMessage makes one.
-		ev.Data = append(json.RawMessage(nil), value[d.start:d.end]...)
+		if views {
+			ev.Data = value[d.start:d.end:d.end]
+		} else {
+			// A copy, as encoding/json's RawMessage makes one.
+			ev.Data = append(json.RawMessage(nil), value[d.start:d.end]...)
+		}
 	}
 	return ev, nil, true
 }

@@ -135,23 +135,30 @@ var fastSeeds = []struct{ key, value string }{
 // same Event and the same error for key and value.
 func checkFastEqualsSlow(t *testing.T, key, value []byte) {
 	t.Helper()
-	got, gotErr := DecodeEvent(key, value)
+	checkDecodedSame(t, "DecodeEvent", DecodeEvent, key, value)
+	checkDecodedSame(t, "DecodeEventView", DecodeEventView, key, value)
+}
+
+// checkDecodedSame fails unless decode gives what decodeEventSlow gives.
+func checkDecodedSame(t *testing.T, name string, decode func(key, value []byte) (Event, error), key, value []byte) {
+	t.Helper()
+	got, gotErr := decode(key, value)
 	want, wantErr := decodeEventSlow(key, value)
 	if !reflect.DeepEqual(got, want) || string(got.Data) != string(want.Data) || (got.Data == nil) != (want.Data == nil) {
-		t.Fatalf("DecodeEvent(%q, %q) event\n%#v\nwant (decodeEventSlow)\n%#v", key, value, got, want)
+		t.Fatalf("%s(%q, %q) event\n%#v\nwant (decodeEventSlow)\n%#v", name, key, value, got, want)
 	}
 	if (gotErr == nil) != (wantErr == nil) {
-		t.Fatalf("DecodeEvent(%q, %q) error %v, want (decodeEventSlow) %v", key, value, gotErr, wantErr)
+		t.Fatalf("%s(%q, %q) error %v, want (decodeEventSlow) %v", name, key, value, gotErr, wantErr)
 	}
 	if gotErr == nil {
 		return
 	}
 	var g, w *MalformedError
 	if !errors.As(gotErr, &g) || !errors.As(wantErr, &w) {
-		t.Fatalf("DecodeEvent(%q, %q) errors %T %v and %T %v; want *MalformedError", key, value, gotErr, gotErr, wantErr, wantErr)
+		t.Fatalf("%s(%q, %q) errors %T %v and %T %v; want *MalformedError", name, key, value, gotErr, gotErr, wantErr, wantErr)
 	}
 	if g.Kind != w.Kind || g.Reason != w.Reason {
-		t.Fatalf("DecodeEvent(%q, %q) error %s %q, want (decodeEventSlow) %s %q", key, value, g.Kind, g.Reason, w.Kind, w.Reason)
+		t.Fatalf("%s(%q, %q) error %s %q, want (decodeEventSlow) %s %q", name, key, value, g.Kind, g.Reason, w.Kind, w.Reason)
 	}
 }
 
@@ -280,7 +287,7 @@ func TestDecodeEventFastPathTaken(t *testing.T) {
 		`{"id":"","type":"t","order_id":"42"}`,
 		`{"type":"t","order_id":"42"}`,
 	} {
-		if _, _, ok := decodeEventFast([]byte("42"), []byte(v)); !ok {
+		if _, _, ok := decodeEventFast([]byte("42"), []byte(v), false); !ok {
 			t.Errorf("%s falls back to the slow path", v)
 		}
 	}
@@ -291,7 +298,7 @@ func TestDecodeEventFastPathTaken(t *testing.T) {
 		`{"id":7,"type":"t","order_id":"42"}`,
 		`{"id":"e1","type":"t","order_id":"42"`,
 	} {
-		if _, _, ok := decodeEventFast([]byte("42"), []byte(v)); ok {
+		if _, _, ok := decodeEventFast([]byte("42"), []byte(v), false); ok {
 			t.Errorf("%s does not fall back to the slow path", v)
 		}
 	}
@@ -306,6 +313,13 @@ func TestDecodeEventFastAllocs(t *testing.T) {
 		}
 	}); n > 1 {
 		t.Errorf("DecodeEvent makes %v allocations, want at most 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := DecodeEventView(key, value); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 0 {
+		t.Errorf("DecodeEventView makes %v allocations, want none", n)
 	}
 }
 

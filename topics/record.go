@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/catering-match/catering-match/state"
 )
@@ -97,10 +99,69 @@ func appendProcess(b []byte, orderID string, history []state.Entry) []byte {
 		b = append(b, entAt...)
 		// RFC3339Nano in UTC writes only digits, '-', ':', 'T', '.' and 'Z':
 		// nothing json.Marshal would escape.
-		b = e.At.Time().AppendFormat(b, time.RFC3339Nano)
+		b = appendStamp(b, e.At)
 		b = append(b, entClose...)
 	}
 	return append(b, recClose...)
+}
+
+// appendStamp appends s as s.Time().Format(time.RFC3339Nano) writes it
+// (2006-01-02T15:04:05.999999999Z, the fraction without trailing zeros and
+// without its dot when zero), computing the civil date itself: a Stamp's
+// years, 1677-2262, all have four digits. TestAppendStamp compares the
+// two.
+func appendStamp(b []byte, s state.Stamp) []byte {
+	ns := int64(s)
+	secs, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		secs, frac = secs-1, frac+1e9
+	}
+	days, sod := secs/86400, secs%86400
+	if sod < 0 {
+		days, sod = days-1, sod+86400
+	}
+	y, m, d := civilFromDays(days)
+	hh, mm, ss := int(sod/3600), int(sod/60%60), int(sod%60)
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+hh/10), byte('0'+hh%10), ':', byte('0'+mm/10), byte('0'+mm%10), ':',
+		byte('0'+ss/10), byte('0'+ss%10))
+	if frac != 0 {
+		var digits [10]byte
+		digits[0] = '.'
+		n := 9
+		for n > 0 && frac%10 == 0 { // trailing zeros are left out
+			frac /= 10
+			n--
+		}
+		for i := n; i > 0; i-- {
+			digits[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		b = append(b, digits[:n+1]...)
+	}
+	return append(b, 'Z')
+}
+
+// civilFromDays is the proleptic Gregorian date of the day days after
+// 1970-01-01 (H. Hinnant's civil_from_days), for dates in years 0 and on.
+func civilFromDays(days int64) (y, m, d int) {
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097                                  // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365]
+	mp := (5*doy + 2) / 153                                // [0, 11], March is 0
+	d = int(doy - (153*mp+2)/5 + 1)
+	m = int(mp + 3)
+	if m > 12 {
+		m -= 12
+	}
+	y = int(yoe + era*400)
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
 }
 
 // appendJSONString appends s as json.Marshal encodes it: as is when it is
@@ -261,7 +322,7 @@ func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
 		if i >= n {
 			return false
 		}
-		t, ok := parseAtFast(at)
+		stamp, ok := parseAtFast(at)
 		if !ok {
 			return false
 		}
@@ -273,7 +334,7 @@ func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
 			e.Type = str(typ)
 		}
 		e.Ref = str(menu)
-		e.At = state.StampOf(t)
+		e.At = stamp
 		return true
 	}
 	if n <= len(short) {
@@ -290,6 +351,35 @@ func decodeProcessFast(key, value []byte) (string, []state.Entry, bool) {
 	}
 	return oid, h, true
 }
+
+// DecodeProcessView is DecodeProcess without copies: the order id and the
+// entries' strings are views of value, and the entries are appended to
+// dst. They are valid while value is and does not change: for a reader
+// that copies what it keeps, as a restore does into its store. A value
+// outside the fast path's shape is decoded by DecodeProcess (with its
+// copies and its errors).
+func DecodeProcessView(key, value []byte, dst []state.Entry) (string, []state.Entry, error) {
+	start := len(dst)
+	orderID, ok := walkProcess(value, true, func(_ int, id, typ, menu, at []byte) bool {
+		stamp, ok := parseAtFast(at)
+		if !ok || len(id) == 0 || len(typ) == 0 {
+			return false
+		}
+		dst = append(dst, state.Entry{ID: view(id), Type: view(typ), Ref: view(menu), At: stamp})
+		return true
+	})
+	if ok && len(dst) > start && string(orderID) == string(key) {
+		return view(orderID), dst, nil
+	}
+	orderID2, h, err := DecodeProcess(key, value)
+	if err != nil {
+		return "", dst[:start], err
+	}
+	return orderID2, append(dst[:start], h...), nil
+}
+
+// view is b as a string without a copy.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // knownType returns the constant for the process's own event types, so that
 // decoding does not allocate a copy of each.
@@ -332,9 +422,11 @@ func walkProcess(value []byte, check bool, entry func(i int, id, typ, menu, at [
 		ok4 := s.lit(entMenuID)
 		menu, ok5 := s.str(check)
 		// entAt ends with the opening quote of the time and entClose
-		// starts with its closing quote.
+		// starts with its closing quote. The time is never checked here:
+		// every caller parses it with parseAtFast, which takes nothing but
+		// digits and the layout's ASCII.
 		ok6 := s.lit(entAt[:len(entAt)-1])
-		at, ok7 := s.str(check)
+		at, ok7 := s.str(false)
 		if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && s.lit(entClose[1:])) {
 			return nil, false
 		}
@@ -373,16 +465,60 @@ func (s *fastScanner) str(check bool) ([]byte, bool) {
 		return nil, false
 	}
 	start := s.p + 1
-	n := bytes.IndexByte(s.v[start:], '"')
-	if n < 0 {
-		return nil, false
+	if !check {
+		n := bytes.IndexByte(s.v[start:], '"')
+		if n < 0 {
+			return nil, false
+		}
+		s.p = start + n + 1
+		return s.v[start : start+n], true
 	}
-	b := s.v[start : start+n]
-	if check && !plainJSONString(b) {
+	n, ok := plainUntilQuote(s.v[start:])
+	if !ok {
 		return nil, false
 	}
 	s.p = start + n + 1
-	return b, true
+	return s.v[start : start+n], true
+}
+
+// plainUntilQuote finds the first '"' in b and reports whether the bytes
+// before it are plainJSONString: one pass, eight bytes at a time, where
+// bytes.IndexByte and then plainJSONString would read them twice. The
+// SWAR terms can only be wrong above a byte that truly matches (see
+// plainASCII), so the lowest quote they mark is the first quote, and a
+// bad byte they mark below it is truly bad.
+func plainUntilQuote(b []byte) (n int, ok bool) {
+	var high uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		quote := swarEq(w, '"') & swarHighs
+		bad := (swarBelow(w, 0x20) | swarEq(w, '\\')) & swarHighs
+		if quote != 0 {
+			below := quote&-quote - 1 // the bits of the bytes before the quote
+			if bad&below != 0 {
+				return 0, false
+			}
+			n = i + bits.TrailingZeros64(quote)/8
+			high |= w & below
+			return n, high&swarHighs == 0 || utf8.Valid(b[:n])
+		}
+		if bad != 0 {
+			return 0, false
+		}
+		high |= w
+	}
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '"' {
+			return i, high&swarHighs == 0 || utf8.Valid(b[:i])
+		}
+		if c < 0x20 || c == '\\' {
+			return 0, false
+		}
+		high |= uint64(c)
+	}
+	return 0, false
 }
 
 // plainJSONString reports whether b, the contents of a JSON string, has no
@@ -411,38 +547,62 @@ func plainJSONString(b []byte) bool {
 
 // parseAtFast parses YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS.fZ with 1
 // to 9 fraction digits, in years 1678-2261 (wholly inside state.Stamp's
-// range), as time.Parse(time.RFC3339Nano) does. ok is false for anything
-// else, valid or not.
-func parseAtFast(b []byte) (time.Time, bool) {
+// range), into the Stamp of what time.Parse(time.RFC3339Nano) gives. ok is
+// false for anything else, valid or not. It computes the Unix time itself
+// (days from the civil date), without time.Date's normalisation.
+func parseAtFast(b []byte) (state.Stamp, bool) {
 	if len(b) < len("2006-01-02T15:04:05Z") || len(b) > maxAtLen || b[len(b)-1] != 'Z' ||
 		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
-		return time.Time{}, false
+		return 0, false
 	}
-	year := digits(b[0:4])
-	month := digits(b[5:7])
-	day := digits(b[8:10])
-	hour := digits(b[11:13])
-	minute := digits(b[14:16])
-	sec := digits(b[17:19])
+	// Fourteen digits at fixed places: each checked, then combined.
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if b[i]-'0' > 9 {
+			return 0, false
+		}
+	}
+	d := func(i int) int { return int(b[i] - '0') }
+	year := d(0)*1000 + d(1)*100 + d(2)*10 + d(3)
+	month := d(5)*10 + d(6)
+	day := d(8)*10 + d(9)
+	hour := d(11)*10 + d(12)
+	minute := d(14)*10 + d(15)
+	sec := d(17)*10 + d(18)
 	if year < 1678 || year > 2261 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
-		return time.Time{}, false
+		return 0, false
 	}
 	nsec := 0
 	if frac := b[19 : len(b)-1]; len(frac) > 0 {
 		if len(frac) < 2 || frac[0] != '.' {
-			return time.Time{}, false
+			return 0, false
 		}
 		f := digits(frac[1:])
 		if f < 0 {
-			return time.Time{}, false
+			return 0, false
 		}
 		for range 10 - len(frac) {
 			f *= 10
 		}
 		nsec = f
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return state.Stamp(secs*1e9 + int64(nsec)), true
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to the date y-m-d
+// of the proleptic Gregorian calendar, for y >= 0 (H. Hinnant's
+// days_from_civil, with eras of 400 years that start on March 1).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400                     // [0, 399]
+	mp := (m + 9) % 12                     // March is 0
+	doy := (153*mp+2)/5 + d - 1            // [0, 365]
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
+	return int64(era*146097 + doe - 719468)
 }
 
 // digits returns the decimal value of b, or -1 if b holds a non-digit.

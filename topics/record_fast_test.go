@@ -1,9 +1,11 @@
 package topics
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +41,7 @@ type fataler interface {
 // message, and the same slice capacity.
 func checkDecodeSame(t fataler, key, value []byte) {
 	t.Helper()
+	checkViewSame(t, key, value)
 	id1, h1, err1 := DecodeProcess(key, value)
 	id2, h2, err2 := decodeProcessSlow(key, value)
 	if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
@@ -58,6 +61,39 @@ func checkDecodeSame(t fataler, key, value []byte) {
 		}
 		if a.At != b.At {
 			t.Fatalf("key %q value %q: history[%d].At = %v, slow %v", key, value, i, a.At, b.At)
+		}
+	}
+}
+
+// checkViewSame fails unless DecodeProcessView gives what DecodeProcess
+// gives, appended after what dst held, and unless its strings stay views
+// of value (a change to value shows in them) when it takes its fast path.
+func checkViewSame(t fataler, key, value []byte) {
+	t.Helper()
+	id1, h1, err1 := DecodeProcess(key, value)
+	value = slices.Clone(value)
+	prefix := []state.Entry{{ID: "kept"}}
+	id2, h2, err2 := DecodeProcessView(key, value, prefix)
+	if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
+		t.Fatalf("key %q value %q: errors differ:\nview: %v\ncopy: %v", key, value, err2, err1)
+	}
+	if len(h2) == 0 || h2[0] != prefix[0] {
+		t.Fatalf("key %q value %q: view lost what dst held: %+v", key, value, h2)
+	}
+	if err1 != nil {
+		if len(h2) != 1 {
+			t.Fatalf("key %q value %q: view appended %d entries on an error", key, value, len(h2)-1)
+		}
+		return
+	}
+	if id1 != id2 || !slices.Equal(h1, h2[1:]) {
+		t.Fatalf("key %q value %q: view %q %+v, copy %q %+v", key, value, id2, h2[1:], id1, h1)
+	}
+	if _, _, fast := decodeProcessFast(key, value); fast && len(id2) > 0 {
+		i := bytes.Index(value, []byte(`"order_id":"`)) + len(`"order_id":"`)
+		value[i] ^= 0x20
+		if id2[0] != value[i] {
+			t.Fatalf("key %q value %q: the order id %q is not a view of the value", key, value, id2)
 		}
 	}
 }
@@ -220,6 +256,33 @@ var (
 	fastLast  = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano() - 1
 )
 
+// TestAppendStamp compares appendStamp with time.Format on the ends of
+// the Stamp range, on every day of some years, and on random Stamps.
+func TestAppendStamp(t *testing.T) {
+	check := func(s state.Stamp) {
+		t.Helper()
+		if got, want := string(appendStamp([]byte("x"), s)), "x"+s.Time().Format(time.RFC3339Nano); got != want {
+			t.Fatalf("appendStamp(%d) = %q, want %q", int64(s), got, want)
+		}
+	}
+	for _, s := range []int64{math.MinInt64, math.MinInt64 + 1, -1e9 - 1, -1e9, -1, 0, 1, 999999999, 1e9, 1e9 + 10, math.MaxInt64} {
+		check(state.Stamp(s))
+	}
+	for _, y := range []int{1678, 1900, 1969, 1970, 2000, 2024, 2100, 2261} {
+		for d := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == y; d = d.AddDate(0, 0, 1) {
+			check(state.StampOf(d))
+			check(state.StampOf(d.Add(86399*time.Second + 999999999)))
+			check(state.StampOf(d.Add(time.Millisecond * 10)))
+		}
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		s := state.Stamp(rapid.Int64().Draw(rt, "ns"))
+		if got, want := string(appendStamp(nil, s)), s.Time().Format(time.RFC3339Nano); got != want {
+			rt.Fatalf("appendStamp(%d) = %q, want %q", int64(s), got, want)
+		}
+	})
+}
+
 // TestParseAtFast compares the fixed-layout time parser with time.Parse on
 // every day of some years and on malformed times, and checks that it takes
 // every time of the years 1678-2261 and none outside.
@@ -231,7 +294,7 @@ func TestParseAtFast(t *testing.T) {
 		if !ok {
 			return // falls back to time.Parse
 		}
-		if err != nil || got != want || got.Location() != time.UTC || got.String() != want.String() {
+		if err != nil || got != state.StampOf(want) {
 			t.Fatalf("parseAtFast(%q) = %v; time.Parse = %v, %v", s, got, want, err)
 		}
 	}

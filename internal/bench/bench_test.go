@@ -2,9 +2,9 @@ package bench
 
 import (
 	"bytes"
-	"io"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"strings"
 	"sync"

@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -82,11 +81,7 @@ func (r *runner) memory(label string) (int64, error) {
 				return 0, err
 			}
 			shard := store.Shard(state.ShardOf(key))
-			cur, committed := shard.Find(key)
-			if !committed {
-				key = strings.Clone(key) // as the processor gives the store a key to keep
-			}
-			out := m.Apply(cur, key, entry, now)
+			out := m.Apply(shard.Get(key), key, entry, now)
 			if out.Changed() {
 				shard.Put(key, out.Process)
 			}

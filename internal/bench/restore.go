@@ -130,6 +130,8 @@ func (r *runner) decodeFoldRun(ctx context.Context, label string) (DecodeFoldRun
 		return out, err
 	}
 	codec := def.Codec
+	view, _ := codec.(processor.ViewCodec)
+	fold := m.Projection().Fold
 	var pos atomic.Int64
 	bar := r.prog.phase(label, 0, "records", pos.Load)
 	figures := ""
@@ -148,18 +150,25 @@ func (r *runner) decodeFoldRun(ctx context.Context, label string) (DecodeFoldRun
 		for w := range workers {
 			wg.Go(func() {
 				var n int64
+				var history []state.Entry
 				for i := w; i < len(recs); i += workers {
 					rec := recs[i]
 					n++
 					if rec.Value == nil {
 						continue
 					}
-					_, history, err := codec.Decode(rec.Key, rec.Value)
+					// As the restore decodes: into views where it can.
+					var err error
+					if view != nil {
+						_, history, err = view.DecodeView(rec.Key, rec.Value, history[:0])
+					} else {
+						_, history, err = codec.Decode(rec.Key, rec.Value)
+					}
 					if err != nil {
 						errs[w] = fmt.Errorf("offset %d: %w", rec.Offset, err)
 						return
 					}
-					if m.Restore(history) == nil {
+					if _, _, ok := m.Due(history, fold(history)); !ok {
 						errs[w] = fmt.Errorf("offset %d: no process", rec.Offset)
 						return
 					}

@@ -34,13 +34,15 @@ func Definition() processor.Definition[state.Order] {
 // decode reads an event record (docs/contract.md): key and order_id are the
 // process key, menu_id the entry's Ref.
 func decode(r *kgo.Record) (string, state.Entry, error) {
-	ev, err := topics.DecodeEvent(r.Key, r.Value)
+	ev, err := topics.DecodeEventView(r.Key, r.Value)
 	if err != nil {
 		return "", state.Entry{}, err
 	}
-	// What a history keeps of the event: its id and menu id, in one
-	// allocation of their own (the decoder's buffer also holds the order
-	// id), and the type, which the decoder returns as its constant.
+	// What a history keeps of the event: its id and menu id, copied into
+	// one allocation of their own (the decoded strings are views of the
+	// record, which the history must not pin), and the type, which the
+	// decoder returns as its constant. The order id stays a view: the
+	// engine keeps a key only until the transaction ends.
 	var b strings.Builder
 	b.Grow(len(ev.ID) + len(ev.MenuID))
 	b.WriteString(ev.ID)
@@ -58,10 +60,9 @@ func emit(d processor.Decision[state.Order]) []*kgo.Record {
 		return nil
 	}
 	// The decision's id is state.CommandID(key): the command's id.
-	c := topics.NewConfirmOrderWithID(d.Entry.ID, d.Key, d.Entry.Ref, d.Cause.ID, d.Entry.At.Time())
 	return []*kgo.Record{{
 		Key:     []byte(d.Key),
-		Value:   c.Encode(),
+		Value:   topics.EncodeConfirmOrder(d.Entry.ID, d.Key, d.Entry.Ref, d.Cause.ID, d.Entry.At),
 		Headers: confirmOrderHeader,
 	}}
 }
