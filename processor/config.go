@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,9 +55,18 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// RestoreConcurrency is how many partitions are restored at once.
 	RestoreConcurrency int
-	// Workers is how many partitions are decoded and applied in parallel
-	// within one poll (all in the poll's one transaction); 0 means
-	// runtime.GOMAXPROCS(0).
+	// Members is how many consumer group members this process runs, each
+	// with its own client, transactional producer, partitions and loop (as
+	// Kafka Streams runs num.stream.threads). While one member's
+	// transaction ends, another's loop works. Member 0 uses InstanceID;
+	// member i > 0 uses "<InstanceID>.<i>" as its static membership id and
+	// in its transactional id (see MemberInstanceID), so no instance's id
+	// may be another's followed by a dot and a number.
+	Members int
+	// Workers is how many partitions (or shares of a large partition) each
+	// member decodes and applies in parallel within one poll, all in the
+	// poll's one transaction; 0 means one per CPU shared by the members,
+	// at least one: runtime.GOMAXPROCS(0) / Members.
 	Workers int
 	// Namespace prefixes every metric name (default "catering_match").
 	Namespace string
@@ -94,6 +104,7 @@ func DefaultConfig() Config {
 		SessionTimeout:     10 * time.Second,
 		TransactionTimeout: 20 * time.Second,
 		RestoreConcurrency: 4,
+		Members:            1,
 		Namespace:          "catering_match",
 	}
 }
@@ -138,6 +149,9 @@ func (c *Config) Validate() error {
 	if c.RestoreConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("restore concurrency %d must be at least 1", c.RestoreConcurrency))
 	}
+	if c.Members < 1 || c.Members > 64 {
+		errs = append(errs, fmt.Errorf("members %d must be between 1 and 64 (group members in this process)", c.Members))
+	}
 	if c.Workers < 0 {
 		errs = append(errs, fmt.Errorf("workers %d must not be negative (0: one per CPU)", c.Workers))
 	}
@@ -150,5 +164,20 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// TransactionalID is the transactional id this instance uses.
-func (c *Config) TransactionalID() string { return c.Group + "-" + c.InstanceID }
+// TransactionalID is the transactional id of this instance's first member
+// (the only one unless Members > 1).
+func (c *Config) TransactionalID() string { return c.MemberTransactionalID(0) }
+
+// MemberInstanceID is member i's static membership id: InstanceID for the
+// first, "<InstanceID>.<i>" for the others.
+func (c *Config) MemberInstanceID(i int) string {
+	if i == 0 {
+		return c.InstanceID
+	}
+	return c.InstanceID + "." + strconv.Itoa(i)
+}
+
+// MemberTransactionalID is member i's transactional id,
+// "<Group>-<MemberInstanceID(i)>": stable across restarts, so that a member
+// fences the transaction its previous incarnation left open.
+func (c *Config) MemberTransactionalID(i int) string { return c.Group + "-" + c.MemberInstanceID(i) }

@@ -2,9 +2,9 @@ package processor_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/catering-match/catering-match/processor"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/catering-match/catering-match/internal/embedded"
+	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
 )
@@ -861,11 +863,12 @@ func TestGeneratedOrdersExactlyOnce(t *testing.T) {
 // The output must be exactly what one record at a time would give.
 func TestGeneratedOrdersBatchedInParallel(t *testing.T) {
 	for _, tc := range []struct {
-		name                       string
-		poll, batch, workers, size int
+		name                                string
+		poll, batch, workers, members, size int
 	}{
-		{"tiny polls, partitions in parallel", 7, 120, 3, 600},
-		{"large batches, partitions split by shard", 200, 3000, 4, 1500},
+		{"tiny polls, partitions in parallel", 7, 120, 3, 1, 600},
+		{"large batches, partitions split by shard", 200, 3000, 4, 1, 1500},
+		{"three members in one process", 50, 400, 2, 3, 1200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := testSeed(t)
@@ -875,7 +878,7 @@ func TestGeneratedOrdersBatchedInParallel(t *testing.T) {
 			names := testNames(t)
 			cfg := testConfig(t, addr, names)
 			cfg.Logger = quietLogger(t)
-			cfg.MaxPollRecords, cfg.MaxBatchRecords, cfg.Workers = tc.poll, tc.batch, tc.workers
+			cfg.MaxPollRecords, cfg.MaxBatchRecords, cfg.Workers, cfg.Members = tc.poll, tc.batch, tc.workers, tc.members
 			o := newOracle(cfg.Limits.MaxHistory)
 			g := newOrderGen(rnd, names.Events, "bp")
 			evs := g.generate(tc.size, 3)
@@ -891,6 +894,20 @@ func TestGeneratedOrdersBatchedInParallel(t *testing.T) {
 			perTxn := float64(processorTotals(ps).records()) / float64(st.TxnCommitted.Load())
 			t.Logf("%d records in %d transactions (%.1f per transaction, polls of %d)", len(evs), st.TxnCommitted.Load(), perTxn, cfg.MaxPollRecords)
 			require.Greater(t, perTxn, float64(cfg.MaxPollRecords), "full polls were not topped up into larger transactions")
+			require.Len(t, r.p.Held(), int(cfg.Spec.Partitions), "the members together hold every partition")
+			groups, err := kadm.NewClient(client(t, addr)).DescribeGroups(context.Background(), cfg.Group)
+			require.NoError(t, err)
+			described := groups[cfg.Group]
+			require.Len(t, described.Members, tc.members, "one group member per member of the processor")
+			for _, m := range described.Members {
+				c, ok := m.Assigned.AsConsumer()
+				require.True(t, ok)
+				n := 0
+				for _, tp := range c.Topics {
+					n += len(tp.Partitions)
+				}
+				require.Positive(t, n, "member %s (%s) holds partitions", m.MemberID, *m.InstanceID)
+			}
 		})
 	}
 }

@@ -72,6 +72,12 @@ func start(t *testing.T, cfg processor.Config) *running {
 	t.Helper()
 	p, err := processor.New(cfg, catering.Definition())
 	require.NoError(t, err)
+	return startProcessor(t, p)
+}
+
+// startProcessor runs p until the test ends.
+func startProcessor(t *testing.T, p *processor.Processor[state.Order]) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{p: p, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- p.Run(ctx) }()

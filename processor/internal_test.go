@@ -41,7 +41,7 @@ func TestEndOutcome(t *testing.T) {
 // every partition the instance holds, so the coordinator's generation
 // check covers ticks too.
 func TestFenceAddsEveryHeldPartition(t *testing.T) {
-	p := &Processor[state.Order]{cfg: Config{Topics: topics.Names{Events: "ev"}}, eventsID: [16]byte{7}}
+	p := &member[state.Order]{Processor: &Processor[state.Order]{cfg: Config{Topics: topics.Names{Events: "ev"}}}, eventsID: [16]byte{7}}
 	store := state.NewStore(state.Catering().Projection)
 	p.parts = map[int32]*partition[state.Order]{
 		0: {id: 0, store: store},

@@ -141,8 +141,8 @@ func (m *metrics[S]) Collect(ch chan<- prometheus.Metric) {
 	byStatus := map[string]int{}
 	lag := map[int32]int64{}
 	var oldest time.Time
-	err := m.p.inLoop(ctx, func() {
-		for id, pt := range m.p.parts {
+	err := m.p.eachMember(ctx, func(mb *member[S]) {
+		for id, pt := range mb.parts {
 			if pt.store == nil {
 				continue
 			}

@@ -3,8 +3,8 @@ package processor_test
 import (
 	"context"
 	"fmt"
-	"github.com/catering-match/catering-match/processor"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/catering-match/catering-match/internal/catering"
+	"github.com/catering-match/catering-match/internal/embedded"
+	"github.com/catering-match/catering-match/processor"
 	"github.com/catering-match/catering-match/state"
 	"github.com/catering-match/catering-match/topics"
 )
@@ -211,50 +214,108 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 	}
 }
 
-// TestUnknownEndOutcomeRebuilds answers the first committing EndTxn with
-// UNKNOWN_SERVER_ERROR. franz-go then reports committed=false with no
-// error; before, the loop took that as a clean abort and decided the same
-// records again in the same session. Now it is an unknown outcome: the
-// session is rebuilt, state restored from the changelog, and the order
-// still gets exactly one ConfirmOrder.
-func TestUnknownEndOutcomeRebuilds(t *testing.T) {
-	b := startBroker(t, "")
-	addr := b.Addr()
-	names := testNames(t)
-	cfg := testConfig(t, addr, names)
-	r := start(t, cfg)
-	waitForTopics(t, addr, names)
-	eventually(t, 60*time.Second, "ready", r.p.Ready)
-
-	injected := make(chan struct{})
-	b.Cluster().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		end := req.(*kmsg.EndTxnRequest)
-		if !end.Commit {
-			b.Cluster().KeepControl()
-			return nil, nil, false
-		}
-		resp := end.ResponseKind().(*kmsg.EndTxnResponse)
-		resp.ErrorCode = kerr.UnknownServerError.Code
-		close(injected)
-		return resp, nil, true
-	})
-	recs := []*kgo.Record{
-		event("u1", state.CustomerConfirmedMenu, "u", "m"),
-		event("u2", state.CatererConfirmedMenu, "u", "m"),
+// TestEndWithoutCommitIsChecked: franz-go's End reports committed=false
+// with no error both when the transaction surely aborted (its offset commit
+// was refused because the group moved to a new generation; a committing
+// EndTxn answered UNKNOWN_SERVER_ERROR without committing, which it then
+// retries as an abort) and when the broker may have committed (the same
+// answer after a commit). The loop asks the group's stable offsets: if
+// they stayed, the abort was clean and the records are decided again in the
+// same session; if they moved, the outcome is unknown and the session is
+// rebuilt from the changelog. Either way the order gets exactly one
+// ConfirmOrder. (Before, every such end rebuilt the session, and before
+// that, every one was taken as a clean abort.)
+func TestEndWithoutCommitIsChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// inject arms the fault once; it returns whether it fired.
+		inject  func(t *testing.T, b *embedded.Broker, p *processor.Processor[state.Order]) func() bool
+		rebuilt bool
+	}{
+		{"offset commit refused: a new generation", func(t *testing.T, b *embedded.Broker, _ *processor.Processor[state.Order]) func() bool {
+			var fired atomic.Bool
+			b.Cluster().ControlKey(int16(kmsg.TxnOffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				commit := req.(*kmsg.TxnOffsetCommitRequest)
+				resp := commit.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+				for _, rt := range commit.Topics {
+					st := kmsg.NewTxnOffsetCommitResponseTopic()
+					st.Topic = rt.Topic
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+						sp.Partition, sp.ErrorCode = rp.Partition, kerr.IllegalGeneration.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				fired.Store(true)
+				return resp, nil, true
+			})
+			return fired.Load
+		}, false},
+		{"committing EndTxn answered UNKNOWN_SERVER_ERROR, not committed", func(t *testing.T, b *embedded.Broker, _ *processor.Processor[state.Order]) func() bool {
+			var fired atomic.Bool
+			b.Cluster().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				end := req.(*kmsg.EndTxnRequest)
+				if !end.Commit {
+					b.Cluster().KeepControl()
+					return nil, nil, false
+				}
+				resp := end.ResponseKind().(*kmsg.EndTxnResponse)
+				resp.ErrorCode = kerr.UnknownServerError.Code
+				fired.Store(true)
+				return resp, nil, true
+			})
+			return fired.Load
+		}, false},
+		{"committed, reported as not committed", func(t *testing.T, _ *embedded.Broker, p *processor.Processor[state.Order]) func() bool {
+			var fired atomic.Bool
+			processor.SetEndSeen(p, func(committed bool, err error) (bool, error) {
+				if committed && fired.CompareAndSwap(false, true) {
+					return false, nil
+				}
+				return committed, err
+			})
+			return fired.Load
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBroker(t, "")
+			addr := b.Addr()
+			names := testNames(t)
+			cfg := testConfig(t, addr, names)
+			p, err := processor.New(cfg, catering.Definition())
+			require.NoError(t, err)
+			fired := tc.inject(t, b, p)
+			r := startProcessor(t, p)
+			waitForTopics(t, addr, names)
+			eventually(t, 60*time.Second, "ready", r.p.Ready)
+			recs := []*kgo.Record{
+				event("u1", state.CustomerConfirmedMenu, "u", "m"),
+				event("u2", state.CatererConfirmedMenu, "u", "m"),
+			}
+			for _, rec := range recs {
+				rec.Topic = names.Events
+			}
+			produce(t, addr, recs...)
+			st := r.p.Stats()
+			// A rebuilt session counts no command for the transaction it
+			// could not confirm: the commands topic says what was issued.
+			eventually(t, 60*time.Second, "the order confirmed", func() bool { return len(readAll(t, addr, names.Commands)) == 1 })
+			require.True(t, fired(), "the fault was not injected")
+			if tc.rebuilt {
+				eventually(t, 60*time.Second, "ready again after the rebuild", func() bool { return st.SessionRestarts.Load() > 0 && r.p.Ready() })
+				require.GreaterOrEqual(t, st.TxnUnknown.Load(), int64(1), "the end was not taken as an unknown outcome")
+				require.GreaterOrEqual(t, st.SessionRestarts.Load(), int64(1), "the session was not rebuilt")
+			} else {
+				require.GreaterOrEqual(t, st.TxnAborted.Load(), int64(1), "the end was not taken as a clean abort")
+				require.Zero(t, st.TxnUnknown.Load(), "a checked abort was taken as an unknown outcome")
+				require.Zero(t, st.SessionRestarts.Load(), "the session was rebuilt for a clean abort")
+			}
+			require.Len(t, readAll(t, addr, names.Commands), 1)
+			hist, _ := changelogHistory(t, addr, names, "u")
+			require.Equal(t, state.ConfirmOrderIssued, hist[len(hist)-1].Type)
+		})
 	}
-	for _, rec := range recs {
-		rec.Topic = names.Events
-	}
-	produce(t, addr, recs...)
-	<-injected
-	st := r.p.Stats()
-	eventually(t, 60*time.Second, "the order confirmed after the rebuild", func() bool { return st.CommandsIssued.Load() == 1 })
-	require.GreaterOrEqual(t, st.TxnUnknown.Load(), int64(1), "the ambiguous end was not taken as an unknown outcome")
-	require.GreaterOrEqual(t, st.SessionRestarts.Load(), int64(1), "the session was not rebuilt")
-	cmds := readAll(t, addr, names.Commands)
-	require.Len(t, cmds, 1)
-	hist, _ := changelogHistory(t, addr, names, "u")
-	require.Equal(t, state.ConfirmOrderIssued, hist[len(hist)-1].Type)
 }
 
 // TestAbortedTicksKeepTheirTimers aborts half the transactions at random
@@ -304,5 +365,39 @@ func TestAbortedTicksKeepTheirTimers(t *testing.T) {
 	latest := latestChangelog(t, addr, names, 3)
 	for key, rec := range latest {
 		require.Nil(t, rec.Value, "%s not tombstoned", key)
+	}
+}
+
+// TestMembersStopPromptly stops a processor of three static members at
+// moments of its start, when the members' joins rebalance the group. A
+// member's Close waits for its JoinGroup in flight, and the coordinator
+// holds that until every member has rejoined: the members that closed
+// first never will, so without the explicit leave (see shutdown) a stop
+// took the whole rebalance timeout (a minute).
+func TestMembersStopPromptly(t *testing.T) {
+	b := startBroker(t, "")
+	addr := b.Addr()
+	names := testNames(t)
+	for i, delay := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		cfg := testConfig(t, addr, names)
+		cfg.Group = fmt.Sprintf("%s-stop-%d", cfg.Group, i)
+		cfg.Members = 3
+		// A member that stopped without leaving is only dropped at the
+		// session timeout: long, so that it is not what ends the wait.
+		cfg.SessionTimeout = 45 * time.Second
+		cfg.Logger = quietLogger(t)
+		p, err := processor.New(cfg, catering.Definition())
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		time.Sleep(delay)
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second): // the rebalance timeout is a minute
+			t.Fatalf("stop %v after the start: the processor did not stop within 30s", delay)
+		}
 	}
 }

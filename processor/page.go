@@ -81,14 +81,19 @@ func (p *Processor[S]) Page(ctx context.Context, keep func(Snapshot[S]) bool, af
 	g := &pager[S]{p: p, keep: keep, after: after, limit: limit, matched: map[int32]int{}, later: map[int32]int{}}
 	defer g.close()
 
-	// The first visit takes the owned stores, and each visit walks the
-	// next piece of them, until every store has been walked.
-	if err := p.inLoop(ctx, g.start); err != nil {
-		return Page[S]{}, err
-	}
-	for !g.walked() {
-		if err := p.inLoop(ctx, g.step); err != nil {
+	// The first visit to each member's loop takes its owned stores, and
+	// each visit walks the next piece of them, until every store has been
+	// walked.
+	for _, m := range p.members {
+		if err := m.inLoop(ctx, func() { g.start(m) }); err != nil {
 			return Page[S]{}, err
+		}
+	}
+	for _, m := range p.members {
+		for !g.walked(m) {
+			if err := m.inLoop(ctx, func() { g.step(m) }); err != nil {
+				return Page[S]{}, err
+			}
 		}
 	}
 
@@ -139,8 +144,10 @@ type pager[S any] struct {
 	matched, later map[int32]int
 }
 
-// storeWalk walks one owned store, a piece at a time.
+// storeWalk walks one owned store, a piece at a time, on the loop of the
+// member that owns it.
 type storeWalk[S any] struct {
+	m     *member[S]
 	part  *partition[S]
 	store *state.Store[S]
 	next  func() (string, *state.Process[S], bool)
@@ -149,43 +156,43 @@ type storeWalk[S any] struct {
 	moved bool // changed hands during the walk: read from the changelog
 }
 
-// start runs on the loop: it takes the owned partitions, then walks the
-// first piece.
-func (g *pager[S]) start() {
+// start runs on m's loop: it takes m's owned partitions, then walks the
+// first piece of them.
+func (g *pager[S]) start(m *member[S]) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return
 	}
-	for _, pt := range g.p.parts {
+	for _, pt := range m.parts {
 		if pt.store == nil {
 			continue // restoring: read from the changelog
 		}
-		w := &storeWalk[S]{part: pt, store: pt.store}
+		w := &storeWalk[S]{m: m, part: pt, store: pt.store}
 		w.next, w.stop = iter.Pull2(pt.store.All())
 		g.walks = append(g.walks, w)
 	}
 	slices.SortFunc(g.walks, func(a, b *storeWalk[S]) int { return int(a.part.id) - int(b.part.id) })
-	g.walk()
+	g.walk(m)
 }
 
-// step runs on the loop: it walks the next piece.
-func (g *pager[S]) step() {
+// step runs on m's loop: it walks the next piece of m's stores.
+func (g *pager[S]) step(m *member[S]) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.closed {
-		g.walk()
+		g.walk(m)
 	}
 }
 
-// walk offers at most pageChunk processes of the stores not walked yet.
-func (g *pager[S]) walk() {
+// walk offers at most pageChunk processes of m's stores not walked yet.
+func (g *pager[S]) walk(m *member[S]) {
 	budget := pageChunk
 	for _, w := range g.walks {
-		if w.done {
+		if w.done || w.m != m {
 			continue
 		}
-		if g.p.parts[w.part.id] != w.part || w.part.store != w.store {
+		if m.parts[w.part.id] != w.part || w.part.store != w.store {
 			// Revoked, lost or restored anew since the walk began: what was
 			// offered from it goes, and the changelog has the rest.
 			w.done, w.moved = true, true
@@ -208,12 +215,12 @@ func (g *pager[S]) walk() {
 	}
 }
 
-// walked reports whether every owned store has been walked.
-func (g *pager[S]) walked() bool {
+// walked reports whether every store m owns has been walked.
+func (g *pager[S]) walked(m *member[S]) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, w := range g.walks {
-		if !w.done {
+		if w.m == m && !w.done {
 			return false
 		}
 	}

@@ -35,9 +35,9 @@ type testLoop[S any] struct {
 }
 
 // newTestLoop returns a processor without Kafka over the given stores (by
-// partition, all owned) of parts partitions, with a loop that runs until
-// the test ends.
-func newTestLoop(t *testing.T, parts int32, stores map[int32]*state.Store[state.Order]) *testLoop[state.Order] {
+// partition, all owned), spread over members members by partition, with one
+// loop that answers every member's queries until the test ends.
+func newTestLoop(t *testing.T, parts int32, stores map[int32]*state.Store[state.Order], members int) *testLoop[state.Order] {
 	t.Helper()
 	def, err := testDefinition().withDefaults()
 	require.NoError(t, err)
@@ -46,21 +46,25 @@ func newTestLoop(t *testing.T, parts int32, stores map[int32]*state.Store[state.
 	p := &Processor[state.Order]{cfg: Config{Limits: state.DefaultLimits()}, def: def, manager: m, clock: time.Now,
 		log: slog.New(slog.DiscardHandler)}
 	p.partitions.Store(parts)
-	p.parts = map[int32]*partition[state.Order]{}
-	for id, s := range stores {
-		p.parts[id] = &partition[state.Order]{id: id, store: s}
+	for i := range members {
+		p.members = append(p.members, &member[state.Order]{Processor: p, id: i, parts: map[int32]*partition[state.Order]{}, running: true})
 	}
-	p.running = true
+	for id, s := range stores {
+		p.members[int(id)%members].parts[id] = &partition[state.Order]{id: id, store: s}
+	}
 	l := &testLoop[state.Order]{p: p}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			p.mu.Lock()
-			qs := p.queries
-			p.queries = nil
-			p.mu.Unlock()
+			var qs []func()
+			for _, mb := range p.members {
+				mb.mu.Lock()
+				qs = append(qs, mb.queries...)
+				mb.queries = nil
+				mb.mu.Unlock()
+			}
 			for _, q := range qs {
 				l.mu.Lock()
 				visit := l.visits
@@ -173,9 +177,15 @@ func cursors(items []Snapshot[state.Order]) []Cursor {
 // holds the loop for at most pageChunk processes at a time, keeps the
 // best limit, and the pages together are the whole listing, once each.
 func TestPageVisitsTheLoopInPieces(t *testing.T) {
+	for _, members := range []int{1, 2} {
+		t.Run(fmt.Sprintf("members=%d", members), func(t *testing.T) { testPageVisitsTheLoopInPieces(t, members) })
+	}
+}
+
+func testPageVisitsTheLoopInPieces(t *testing.T, members int) {
 	const n, parts = 100_000, 3
 	stores := fill(n, parts)
-	l := newTestLoop(t, parts, stores)
+	l := newTestLoop(t, parts, stores, members)
 	ctx := context.Background()
 
 	want := listing(stores, "pending")
@@ -229,7 +239,7 @@ func TestPageVisitsTheLoopInPieces(t *testing.T) {
 func TestPageAgainstList(t *testing.T) {
 	const n, parts = 100_000, 3
 	stores := fill(n, parts)
-	l := newTestLoop(t, parts, stores)
+	l := newTestLoop(t, parts, stores, 1)
 	ctx := context.Background()
 	keep := l.keep("pending")
 
@@ -263,7 +273,7 @@ func TestPageAgainstList(t *testing.T) {
 func TestPageWhileTheLoopChangesThings(t *testing.T) {
 	const n, parts = 20_000, 3
 	stores := fill(n, parts)
-	l := newTestLoop(t, parts, stores)
+	l := newTestLoop(t, parts, stores, 2)
 	ctx := context.Background()
 	m := l.p.manager
 
@@ -317,7 +327,7 @@ func TestPageWhileTheLoopChangesThings(t *testing.T) {
 	var walking2 atomic.Bool
 	l.between = func(int) {
 		if walking2.Load() {
-			delete(l.p.parts, 2)
+			delete(l.p.members[2%len(l.p.members)].parts, 2)
 		}
 	}
 	keep := func(s Snapshot[state.Order]) bool {

@@ -19,10 +19,12 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,8 +35,9 @@ import (
 	"github.com/catering-match/catering-match/topics"
 )
 
-// Processor runs the catering process manager as one member of a consumer
-// group. Create it with New and run it with Run.
+// Processor runs a process manager as one or more members of a consumer
+// group (Config.Members), in one OS process. Create it with New and run it
+// with Run.
 type Processor[S any] struct {
 	cfg     Config
 	log     *slog.Logger
@@ -42,6 +45,32 @@ type Processor[S any] struct {
 	manager *state.Manager[S]
 	clock   func() time.Time
 	stats   Stats
+
+	partitions atomic.Int32 // partitions of the events topic
+	metrics    *metrics[S]
+	tracing    *tracing // nil: off
+	workers    int      // partitions worked on in parallel within a poll
+	maxBatch   int      // records of one transaction at most
+	members    []*member[S]
+	// endSeen, set by tests only, may change what End returned: it stands
+	// for the broker answers kfake cannot give (a commit reported as an
+	// abort).
+	endSeen func(committed bool, err error) (bool, error)
+}
+
+// member is one consumer group member: its own client and transactional
+// producer, the partitions the group gave it with their stores and timers,
+// and the loop that owns them. Members share nothing but the Processor
+// they embed (its configuration, definition, counters and metrics), as
+// separate instances would: while one member's transaction ends, another's
+// loop works, which is how a Processor keeps more than one core busy
+// without overlapping the transactions of one producer (Kafka Streams runs
+// its stream threads the same way).
+type member[S any] struct {
+	*Processor[S]
+	id                          int
+	instanceID, transactionalID string
+	log                         *slog.Logger // the Processor's, with the member when there are several
 
 	// Written by franz-go's group callbacks and by queries, read by the loop.
 	mu      sync.Mutex
@@ -59,12 +88,10 @@ type Processor[S any] struct {
 	noted atomic.Int64
 
 	// Read by other goroutines (health, queries, metrics).
-	client     atomic.Pointer[kgo.Client] // the session's client
-	held       atomic.Pointer[[]int32]    // the partitions in parts, sorted
-	restoring  atomic.Int64               // assigned partitions not restored yet
-	partitions atomic.Int32               // partitions of the events topic
-	metrics    *metrics[S]
-	tracing    *tracing // nil: off
+	client    atomic.Pointer[kgo.Client] // the session's client
+	closed    atomic.Bool                // the last session's client has closed (see shutdown)
+	held      atomic.Pointer[[]int32]    // the partitions in parts, sorted
+	restoring atomic.Int64               // assigned partitions not restored yet
 
 	// Owned by the loop goroutine.
 	parts    map[int32]*partition[S]
@@ -73,8 +100,6 @@ type Processor[S any] struct {
 	eventsID [16]byte         // the events topic's id
 	epoch    uint64
 	random   *rand.Rand
-	workers  int // partitions worked on in parallel within a poll
-	maxBatch int // records of one transaction at most
 	// lastEndNoted is noted as read just before the last End: a revoke
 	// noted after it may have left GroupTransactSession's revoked flag set.
 	lastEndNoted int64
@@ -136,9 +161,19 @@ func New[S any](cfg Config, def Definition[S]) (*Processor[S], error) {
 		p.maxBatch = 8 * cfg.MaxPollRecords
 	}
 	if p.workers == 0 {
-		p.workers = runtime.GOMAXPROCS(0)
+		// One per CPU, shared by the members: each member's loop is one
+		// goroutine of work already.
+		p.workers = max(1, runtime.GOMAXPROCS(0)/cfg.Members)
 	}
-	p.random = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed))
+	for i := range cfg.Members {
+		m := &member[S]{Processor: p, id: i, instanceID: cfg.MemberInstanceID(i), transactionalID: cfg.MemberTransactionalID(i),
+			log: p.log, parts: map[int32]*partition[S]{},
+			random: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed+uint64(i)))}
+		if cfg.Members > 1 {
+			m.log = p.log.With("member", i)
+		}
+		p.members = append(p.members, m)
+	}
 	p.tracing = newTracing(cfg)
 	p.metrics = newMetrics(p)
 	if cfg.Registerer != nil {
@@ -180,10 +215,33 @@ func (p *Processor[S]) Run(ctx context.Context) error {
 	p.log.Info("topics ready", "events", p.cfg.Topics.Events, "changelog", p.cfg.Topics.Changelog,
 		"commands", p.cfg.Topics.Commands, "dlq", p.cfg.Topics.DLQ, "partitions", layout.Partitions)
 
+	// Every member runs until ctx ends; a fatal error in one stops them all.
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(p.members))
+	for _, m := range p.members {
+		go func() { errs <- m.run(mctx, admin) }()
+	}
+	var first error
+	for range p.members {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// run runs the member's sessions until ctx ends (nil) or a fatal error. A
+// session that fails otherwise (an unknown transaction outcome, a fenced
+// producer, a lost broker) is rebuilt from scratch: new client, state
+// restored from the changelog, so nothing depends on what the failed
+// session believed.
+func (m *member[S]) run(ctx context.Context, admin *kgo.Client) error {
 	backoff := time.Second
 	for {
 		started := time.Now()
-		err := p.session(ctx, admin)
+		err := m.session(ctx, admin)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -194,8 +252,8 @@ func (p *Processor[S]) Run(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			backoff = time.Second
 		}
-		p.stats.SessionRestarts.Add(1)
-		p.log.Error("session failed; rebuilding the client and restoring state from the changelog",
+		m.stats.SessionRestarts.Add(1)
+		m.log.Error("session failed; rebuilding the client and restoring state from the changelog",
 			"err", err, "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
@@ -215,98 +273,99 @@ func (p *Processor[S]) clientOpts() []kgo.Opt {
 }
 
 // session runs one transactional group session until ctx ends or an error.
-func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
-	p.parts = map[int32]*partition[S]{}
-	p.restored = make(chan restoreDone[S], 64)
-	p.heldBack = nil
-	p.held.Store(nil)
-	p.lastEndNoted, p.reconcileAt = p.noted.Load(), time.Time{}
-	p.mu.Lock()
-	p.changes, p.woken, p.running, p.assigned = nil, false, true, false
-	p.mu.Unlock()
-	defer p.endQueries()
+func (m *member[S]) session(ctx context.Context, admin *kgo.Client) error {
+	m.parts = map[int32]*partition[S]{}
+	m.restored = make(chan restoreDone[S], 64)
+	m.heldBack = nil
+	m.held.Store(nil)
+	m.lastEndNoted, m.reconcileAt = m.noted.Load(), time.Time{}
+	m.mu.Lock()
+	m.changes, m.woken, m.running, m.assigned = nil, false, true, false
+	m.mu.Unlock()
+	defer m.endQueries()
 
-	opts := append(p.clientOpts(),
-		kgo.ConsumerGroup(p.cfg.Group),
-		kgo.ConsumeTopics(p.cfg.Topics.Events),
+	opts := append(m.clientOpts(),
+		kgo.ConsumerGroup(m.cfg.Group),
+		kgo.ConsumeTopics(m.cfg.Topics.Events),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.TransactionalID(p.cfg.TransactionalID()),
-		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
-		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		kgo.TransactionalID(m.transactionalID),
+		kgo.TransactionTimeout(m.cfg.TransactionTimeout),
+		kgo.SessionTimeout(m.cfg.SessionTimeout),
 		kgo.ProducerLinger(0), // the default 10 ms linger added ~11 ms to every transaction
 		// A fetch in flight while a partition is paused for its restore
 		// does not see it resumed; a short long-poll bounds that delay
 		// (franz-go's default of 5 s showed as 5 s of latency after every
 		// assignment).
 		kgo.FetchMaxWait(250*time.Millisecond),
-		kgo.RecordPartitioner(newPartitioner(p.cfg.Topics.Changelog)),
-		kgo.OnPartitionsAssigned(p.onAssigned),
-		kgo.OnPartitionsRevoked(p.onRevoked),
-		kgo.OnPartitionsLost(p.onLost),
+		kgo.RecordPartitioner(newPartitioner(m.cfg.Topics.Changelog)),
+		kgo.OnPartitionsAssigned(m.onAssigned),
+		kgo.OnPartitionsRevoked(m.onRevoked),
+		kgo.OnPartitionsLost(m.onLost),
 	)
-	if p.cfg.StaticMembership {
-		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
+	if m.cfg.StaticMembership {
+		opts = append(opts, kgo.InstanceID(m.instanceID))
 	}
-	if p.cfg.Registerer != nil {
+	if m.cfg.Registerer != nil {
 		// Client metrics are the session client's: a kprom set of its own
 		// per session (kprom registers on the client's start and unregisters
 		// on its close; sharing one set across sessions races with the
 		// closed client's last hooks).
-		opts = append(opts, kgo.WithHooks(kprom.NewMetrics(p.cfg.Namespace+"_kafka", kprom.Registerer(p.cfg.Registerer))))
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics(m.cfg.Namespace+"_kafka", kprom.Registerer(m.cfg.Registerer),
+			kprom.WithStaticLabel(prometheus.Labels{"member": strconv.Itoa(m.id)}))))
 	}
-	if p.tracing != nil {
-		opts = append(opts, kgo.WithHooks(fetchHooks{p.tracing.kotel}))
+	if m.tracing != nil {
+		opts = append(opts, kgo.WithHooks(fetchHooks{m.tracing.kotel}))
 	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fatalError{fmt.Errorf("kafka client: %w", err)}
 	}
-	p.client.Store(sess.Client())
+	m.client.Store(sess.Client())
 	sessCtx, cancel := context.WithCancel(ctx)
 	defer func() {
-		p.client.Store(nil)
+		m.client.Store(nil)
 		cancel() // stop restores
-		p.shutdown(sess)
+		m.shutdown(sess, admin)
 	}()
 
 	// Initialising the producer id fences an earlier incarnation of this
 	// transactional id and ends its open transaction, before any restore
 	// reads the changelog that transaction may have written to.
 	if _, _, err := sess.Client().ProducerID(sessCtx); err != nil {
-		return classify(fmt.Errorf("initialise transactional id %q: %w", p.cfg.TransactionalID(), err))
+		return classify(fmt.Errorf("initialise transactional id %q: %w", m.transactionalID, err))
 	}
-	p.log.Info("joined", "group", p.cfg.Group, "instance_id", p.cfg.InstanceID,
-		"transactional_id", p.cfg.TransactionalID(), "static_membership", p.cfg.StaticMembership)
+	m.log.Info("joined", "group", m.cfg.Group, "instance_id", m.instanceID,
+		"transactional_id", m.transactionalID, "static_membership", m.cfg.StaticMembership)
 
-	rst := newRestorer(admin, p.cfg.Topics.Changelog, p.def.Codec, p.manager, p.log)
-	rst.track = &tracking[S]{status: p.def.Status}
+	rst := newRestorer(admin, m.cfg.Topics.Changelog, m.def.Codec, m.manager, m.log)
+	rst.track = &tracking[S]{status: m.def.Status}
 	adm := kadm.NewClient(admin)
-	td, err := adm.ListTopics(sessCtx, p.cfg.Topics.Events)
+	td, err := adm.ListTopics(sessCtx, m.cfg.Topics.Events)
 	if err == nil {
 		err = td.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("describe %s: %w", p.cfg.Topics.Events, err)
+		return fmt.Errorf("describe %s: %w", m.cfg.Topics.Events, err)
 	}
-	p.eventsID = td[p.cfg.Topics.Events].ID
-	restoreSlots := make(chan struct{}, p.cfg.RestoreConcurrency)
-	lastTick := p.clock()
+	m.eventsID = td[m.cfg.Topics.Events].ID
+	restoreSlots := make(chan struct{}, m.cfg.RestoreConcurrency)
+	lastTick := m.clock()
 	lastProgress, lastTxns := time.Now(), int64(0)
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := p.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
+		if err := m.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
 			return err
 		}
-		if err := p.endNoted(sess); err != nil {
+		if err := m.endNoted(sess); err != nil {
 			return err
 		}
-		p.reconcile(sessCtx, adm, sess.Client())
-		p.runQueries()
-		wait := max(0, min(p.cfg.TickInterval, p.cfg.TickInterval-p.clock().Sub(lastTick)))
-		fetches := p.poll(ctx, sess, wait)
+		m.reconcile(sessCtx, adm, sess.Client())
+		m.runQueries()
+		wait := max(0, min(m.cfg.TickInterval, m.cfg.TickInterval-m.clock().Sub(lastTick)))
+		fetches := m.poll(ctx, sess, wait)
 		if fetches.IsClientClosed() {
 			return errors.New("kafka client closed")
 		}
@@ -315,7 +374,7 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
-			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+			m.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
 			if isFatalKafkaErr(err) {
 				fetchErr = fatalError{fmt.Errorf("fetch %s partition %d: %w", t, part, err)}
 			}
@@ -328,34 +387,34 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 		}
 		// Revocations that arrived during the poll are applied before any
 		// store is touched.
-		if err := p.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
+		if err := m.applyChanges(sessCtx, sess.Client(), rst, restoreSlots); err != nil {
 			return err
 		}
 
-		now := p.clock()
-		tickDue := now.Sub(lastTick) >= p.cfg.TickInterval
+		now := m.clock()
+		tickDue := now.Sub(lastTick) >= m.cfg.TickInterval
 		if tickDue {
 			lastTick = now
 		}
-		b := p.plan(fetches, now, tickDue)
+		b := m.plan(fetches, now, tickDue)
 		if b.records > 0 && b.abort == "" {
 			// Records always make a transaction (their offsets): it begins
 			// now, and each partition's records go out as it is done.
-			if err := p.begin(sess, b); err != nil {
+			if err := m.begin(sess, b); err != nil {
 				return err
 			}
 		}
-		p.prepare(b, now)
+		m.prepare(b, now)
 		if b.records > 0 || b.writes > 0 {
-			if err := p.commit(ctx, sess, b); err != nil {
+			if err := m.commit(ctx, sess, b); err != nil {
 				return err
 			}
 		}
 		if time.Since(lastProgress) >= 30*time.Second {
 			lastProgress = time.Now()
-			if n := p.stats.TxnCommitted.Load() + p.stats.TxnAborted.Load(); n != lastTxns {
+			if n := m.stats.TxnCommitted.Load() + m.stats.TxnAborted.Load(); n != lastTxns {
 				lastTxns = n
-				p.logProgress()
+				m.logProgress()
 			}
 		}
 	}
@@ -364,38 +423,82 @@ func (p *Processor[S]) session(ctx context.Context, admin *kgo.Client) error {
 // shutdown ends a session in the order a clean exit needs: abort any
 // transaction still open (a plain Close would leave read_committed readers
 // stalled until the transaction timeout), then leave the group and close.
-func (p *Processor[S]) shutdown(sess *kgo.GroupTransactSession) {
+func (m *member[S]) shutdown(sess *kgo.GroupTransactSession, admin *kgo.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
-		p.log.Warn("abort on shutdown", "err", err)
+		m.log.Warn("abort on shutdown", "err", err)
 	}
-	sess.Close() // leaves the group (a static member keeps its partitions for the session timeout)
-	p.logProgress()
-	for _, part := range p.parts {
+	// Close leaves the group; a static member keeps its partitions for the
+	// session timeout instead, so that a quick restart resumes them. But
+	// Close waits for a JoinGroup in flight, which the coordinator answers
+	// only once every member has rejoined or the rebalance timeout (a
+	// minute) has passed: when the other members are this process's own,
+	// static and closed already, none of them will. So while Close waits,
+	// the member makes those leave the group explicitly, every closeStuck.
+	// (Not itself, nor a member still closing: a member removed while its
+	// JoinGroup waits may never get an answer.)
+	m.closed.Store(false)
+	closed := make(chan struct{})
+	go func() {
+		sess.Close()
+		close(closed)
+	}()
+	left := map[string]bool{}
+	for {
+		stuck := time.After(closeStuck)
+		if !m.cfg.StaticMembership {
+			stuck = nil // a dynamic member's Close sends LeaveGroup itself
+		}
+		select {
+		case <-closed:
+		case <-stuck:
+			var ids []string
+			for _, mb := range m.members {
+				if mb != m && mb.closed.Load() && !left[mb.instanceID] {
+					ids = append(ids, mb.instanceID)
+					left[mb.instanceID] = true
+				}
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			m.log.Warn("closing the client waits for a rebalance; the closed members of this process leave the group", "members", ids)
+			lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if _, err := kadm.NewClient(admin).LeaveGroup(lctx, kadm.LeaveGroup(m.cfg.Group).InstanceIDs(ids...).Reason("shutting down")); err != nil {
+				m.log.Warn("leave the group", "err", err)
+			}
+			lcancel()
+			continue
+		}
+		break
+	}
+	m.closed.Store(true)
+	m.logProgress()
+	for _, part := range m.parts {
 		if part.cancel != nil {
 			part.cancel()
 		}
 	}
-	p.parts = map[int32]*partition[S]{}
+	m.parts = map[int32]*partition[S]{}
 }
 
 // poll waits up to wait for records; a group change wakes it early.
-func (p *Processor[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession, wait time.Duration) kgo.Fetches {
+func (m *member[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession, wait time.Duration) kgo.Fetches {
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	p.mu.Lock()
-	if p.woken {
-		p.woken = false
+	m.mu.Lock()
+	if m.woken {
+		m.woken = false
 		cancel()
 	} else {
-		p.wakeFn = cancel
+		m.wakeFn = cancel
 	}
-	p.mu.Unlock()
-	f := sess.PollRecords(pctx, p.cfg.MaxPollRecords)
-	p.mu.Lock()
-	p.wakeFn = nil
-	p.mu.Unlock()
+	m.mu.Unlock()
+	f := sess.PollRecords(pctx, m.cfg.MaxPollRecords)
+	m.mu.Lock()
+	m.wakeFn = nil
+	m.mu.Unlock()
 	// A full poll means lag: the transaction takes what else is buffered
 	// already, up to MaxBatchRecords, without waiting for more. Under lag
 	// a transaction's fixed cost (its round trips to the coordinator) is
@@ -403,8 +506,8 @@ func (p *Processor[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession,
 	// the workers take in parallel. Without lag, polls stay small and
 	// nothing waits for a batch to fill.
 	n := f.NumRecords()
-	for n >= p.cfg.MaxPollRecords && n < p.maxBatch {
-		more := sess.PollRecords(nil, min(p.cfg.MaxPollRecords, p.maxBatch-n)) //nolint:staticcheck // nil: drain what is buffered, never wait (franz-go's documented behaviour)
+	for n >= m.cfg.MaxPollRecords && n < m.maxBatch {
+		more := sess.PollRecords(nil, min(m.cfg.MaxPollRecords, m.maxBatch-n)) //nolint:staticcheck // nil: drain what is buffered, never wait (franz-go's documented behaviour)
 		m := more.NumRecords()
 		if m == 0 {
 			break
@@ -415,33 +518,33 @@ func (p *Processor[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession,
 	return f
 }
 
-func (p *Processor[S]) wake() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.wakeFn != nil {
-		p.wakeFn()
+func (m *member[S]) wake() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.wakeFn != nil {
+		m.wakeFn()
 	} else {
-		p.woken = true
+		m.woken = true
 	}
 }
 
 // The group callbacks only record what changed, pause new partitions until
 // they are restored, and wake the loop: the loop owns the stores.
-func (p *Processor[S]) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
-	parts := assigned[p.cfg.Topics.Events]
+func (m *member[S]) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	parts := assigned[m.cfg.Topics.Events]
 	// Paused and noted under mu: the loop resumes a restored partition
 	// under mu only when no change for it is pending, so a restore of an
 	// earlier assignment can never resume this one. An assignment with
 	// nothing new still counts for Ready.
-	p.mu.Lock()
-	p.assigned = true
+	m.mu.Lock()
+	m.assigned = true
 	if len(parts) > 0 {
-		cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: parts})
-		p.changes = append(p.changes, assignment{assigned: true, parts: slices.Clone(parts)})
+		cl.PauseFetchPartitions(map[string][]int32{m.cfg.Topics.Events: parts})
+		m.changes = append(m.changes, assignment{assigned: true, parts: slices.Clone(parts)})
 	}
-	p.mu.Unlock()
+	m.mu.Unlock()
 	if len(parts) > 0 {
-		p.wake()
+		m.wake()
 	}
 }
 
@@ -449,56 +552,56 @@ func (p *Processor[S]) onAssigned(_ context.Context, cl *kgo.Client, assigned ma
 // revoke or loss pending: it drops later ones until End runs
 // (franz-go v1.22.3, txn.go). The count makes the loop call End soon after each one
 // (endNoted), and reconcile catches any that the session dropped before.
-func (p *Processor[S]) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	p.noted.Add(1)
-	if parts := revoked[p.cfg.Topics.Events]; len(parts) > 0 {
-		p.note(assignment{parts: slices.Clone(parts)})
+func (m *member[S]) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	m.noted.Add(1)
+	if parts := revoked[m.cfg.Topics.Events]; len(parts) > 0 {
+		m.note(assignment{parts: slices.Clone(parts)})
 	} else {
-		p.wake()
+		m.wake()
 	}
 }
 
-func (p *Processor[S]) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
-	p.onRevoked(ctx, cl, lost)
+func (m *member[S]) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+	m.onRevoked(ctx, cl, lost)
 }
 
-func (p *Processor[S]) note(a assignment) {
-	p.mu.Lock()
-	p.changes = append(p.changes, a)
-	p.mu.Unlock()
-	p.wake()
+func (m *member[S]) note(a assignment) {
+	m.mu.Lock()
+	m.changes = append(m.changes, a)
+	m.mu.Unlock()
+	m.wake()
 }
 
 // applyChanges starts restores for assigned partitions, drops revoked ones,
 // and installs finished restores, resuming their fetches.
-func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *restorer[S], slots chan struct{}) error {
-	p.mu.Lock()
-	changes := p.changes
-	p.changes = nil
+func (m *member[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *restorer[S], slots chan struct{}) error {
+	m.mu.Lock()
+	changes := m.changes
+	m.changes = nil
 	// Ready reads the pending changes, then the restoring count: count the
 	// new restores before the changes stop being pending, or Ready would
 	// say yes between the two (publishHeld sets the exact count).
 	for _, c := range changes {
 		if c.assigned {
-			p.restoring.Add(int64(len(c.parts)))
+			m.restoring.Add(int64(len(c.parts)))
 		}
 	}
-	p.mu.Unlock()
+	m.mu.Unlock()
 	for _, c := range changes {
 		if c.assigned {
-			p.log.Info("partitions assigned; restoring them from the changelog", "partitions", c.parts)
+			m.log.Info("partitions assigned; restoring them from the changelog", "partitions", c.parts)
 		} else {
-			p.log.Info("partitions revoked", "partitions", c.parts)
+			m.log.Info("partitions revoked", "partitions", c.parts)
 		}
 		for _, id := range c.parts {
-			p.drop(id)
+			m.drop(id)
 			if !c.assigned {
 				continue
 			}
-			p.epoch++
+			m.epoch++
 			rctx, cancel := context.WithCancel(ctx)
-			part := &partition[S]{id: id, epoch: p.epoch, cancel: cancel}
-			p.parts[id] = part
+			part := &partition[S]{id: id, epoch: m.epoch, cancel: cancel}
+			m.parts[id] = part
 			go func(id int32, epoch uint64) {
 				select {
 				case slots <- struct{}{}:
@@ -508,8 +611,8 @@ func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *re
 				res, err := rst.restore(rctx, id)
 				<-slots
 				select {
-				case p.restored <- restoreDone[S]{part: id, epoch: epoch, res: res, err: err}:
-					p.wake()
+				case m.restored <- restoreDone[S]{part: id, epoch: epoch, res: res, err: err}:
+					m.wake()
 				case <-rctx.Done():
 				}
 			}(id, part.epoch)
@@ -517,21 +620,21 @@ func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *re
 	}
 	// Results held back for a pending change are looked at again by the
 	// next call, which runs that change first.
-	heldBack := p.heldBack
-	p.heldBack = nil
+	heldBack := m.heldBack
+	m.heldBack = nil
 	for {
 		var d restoreDone[S]
 		if len(heldBack) > 0 {
 			d, heldBack = heldBack[0], heldBack[1:]
 		} else {
 			select {
-			case d = <-p.restored:
+			case d = <-m.restored:
 			default:
-				p.publishHeld()
+				m.publishHeld()
 				return nil
 			}
 		}
-		part := p.parts[d.part]
+		part := m.parts[d.part]
 		if part == nil || part.epoch != d.epoch {
 			continue // revoked while restoring
 		}
@@ -547,8 +650,8 @@ func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *re
 			// a new session restores from scratch.
 			return fmt.Errorf("restore partition %d: %w", d.part, d.err)
 		}
-		if !p.install(cl, part, d) {
-			p.heldBack = append(p.heldBack, d)
+		if !m.install(cl, part, d) {
+			m.heldBack = append(m.heldBack, d)
 		}
 	}
 }
@@ -557,59 +660,63 @@ func (p *Processor[S]) applyChanges(ctx context.Context, cl *kgo.Client, rst *re
 // fetches, unless a group change is pending: the change may be a new
 // assignment of the same partition, paused by onAssigned, that this
 // restore must not resume.
-func (p *Processor[S]) install(cl *kgo.Client, part *partition[S], d restoreDone[S]) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.changes) > 0 {
+func (m *member[S]) install(cl *kgo.Client, part *partition[S], d restoreDone[S]) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.changes) > 0 {
 		return false
 	}
 	part.store, part.due, part.tally, part.cancel = d.res.store, d.res.due, d.res.tally, nil
-	p.metrics.restored(d.part, d.res.took, d.res.records)
-	p.stats.Restored.Add(int64(d.res.store.Len()))
-	p.stats.RestoreRecords.Add(d.res.records)
-	p.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
+	m.metrics.restored(d.part, d.res.took, d.res.records)
+	m.stats.Restored.Add(int64(d.res.store.Len()))
+	m.stats.RestoreRecords.Add(d.res.records)
+	m.log.Info("partition restored", "partition", d.part, "processes", d.res.store.Len(),
 		"changelog_records", d.res.records, "took", d.res.took.Round(time.Millisecond).String())
-	cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {d.part}})
+	cl.ResumeFetchPartitions(map[string][]int32{m.cfg.Topics.Events: {d.part}})
 	return true
 }
 
 // drop forgets partition id: its store, its timers, its restore.
-func (p *Processor[S]) drop(id int32) {
-	if old := p.parts[id]; old != nil {
+func (m *member[S]) drop(id int32) {
+	if old := m.parts[id]; old != nil {
 		if old.cancel != nil {
 			old.cancel()
 		}
-		delete(p.parts, id)
+		delete(m.parts, id)
 	}
 }
 
 // publishHeld records the partitions held for Held, the restoring gauge
 // and the log.
-func (p *Processor[S]) publishHeld() {
-	held := make([]int32, 0, len(p.parts))
+func (m *member[S]) publishHeld() {
+	held := make([]int32, 0, len(m.parts))
 	var restoring int64
-	for id, part := range p.parts {
+	for id, part := range m.parts {
 		held = append(held, id)
 		if part.store == nil {
 			restoring++
 		}
 	}
 	slices.Sort(held)
-	p.restoring.Store(restoring)
-	if old := p.held.Load(); old == nil || !slices.Equal(*old, held) {
-		p.held.Store(&held)
-		p.log.Info("partitions held", "partitions", held)
+	m.restoring.Store(restoring)
+	if old := m.held.Load(); old == nil || !slices.Equal(*old, held) {
+		m.held.Store(&held)
+		m.log.Info("partitions held", "partitions", held)
 	}
 }
 
-// Held returns the input partitions this instance holds: those it has
-// the state, the timers or a running restore of. It is exactly what it
-// writes for and answers from memory.
+// Held returns the input partitions this instance holds (its members
+// together): those it has the state, the timers or a running restore of.
+// It is exactly what it writes for and answers from memory.
 func (p *Processor[S]) Held() []int32 {
-	if h := p.held.Load(); h != nil && p.client.Load() != nil {
-		return slices.Clone(*h)
+	var out []int32
+	for _, m := range p.members {
+		if h := m.held.Load(); h != nil && m.client.Load() != nil {
+			out = append(out, *h...)
+		}
 	}
-	return nil
+	slices.Sort(out)
+	return out
 }
 
 // endNoted calls End when a revoke or loss was noted since the last one,
@@ -618,13 +725,13 @@ func (p *Processor[S]) Held() []int32 {
 // idle loop that ended no transaction would never hear of the next one.
 // Not in a transaction, End aborts nothing and resets the positions to the
 // committed offsets, which they are at between two transactions.
-func (p *Processor[S]) endNoted(sess *kgo.GroupTransactSession) error {
-	if p.noted.Load() == p.lastEndNoted {
+func (m *member[S]) endNoted(sess *kgo.GroupTransactSession) error {
+	if m.noted.Load() == m.lastEndNoted {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.TransactionTimeout)
 	defer cancel()
-	if _, _, err := p.end(ctx, sess, kgo.TryAbort); err != nil {
+	if _, _, err := m.end(ctx, sess, kgo.TryAbort); err != nil {
 		return classify(fmt.Errorf("end after a group change: %w", err))
 	}
 	return nil
@@ -634,13 +741,16 @@ func (p *Processor[S]) endNoted(sess *kgo.GroupTransactSession) error {
 // loss was noted since the previous End, which is what can explain an
 // abort, and then schedules a reconcile: a later revoke may have been
 // dropped by the session while the earlier one's flag was still set.
-func (p *Processor[S]) end(ctx context.Context, sess *kgo.GroupTransactSession, try kgo.TransactionEndTry) (committed, groupChanged bool, err error) {
-	since, noted := p.lastEndNoted, p.noted.Load()
+func (m *member[S]) end(ctx context.Context, sess *kgo.GroupTransactSession, try kgo.TransactionEndTry) (committed, groupChanged bool, err error) {
+	since, noted := m.lastEndNoted, m.noted.Load()
 	committed, err = sess.End(ctx, try)
-	p.lastEndNoted = noted
-	groupChanged = p.noted.Load() != since
+	if m.endSeen != nil {
+		committed, err = m.endSeen(committed, err)
+	}
+	m.lastEndNoted = noted
+	groupChanged = m.noted.Load() != since
 	if groupChanged {
-		p.reconcileAt = time.Now()
+		m.reconcileAt = time.Now()
 	}
 	return committed, groupChanged, err
 }
@@ -652,38 +762,38 @@ func (p *Processor[S]) end(ctx context.Context, sess *kgo.GroupTransactSession, 
 // shows here; the loop then holds exactly its assignment again. A stable
 // group's assignment is final for its generation, so a partition missing
 // from it is not ours even if the client has not told us yet.
-func (p *Processor[S]) reconcile(ctx context.Context, admin *kadm.Client, cl *kgo.Client) {
-	if p.reconcileAt.IsZero() || time.Now().Before(p.reconcileAt) {
+func (m *member[S]) reconcile(ctx context.Context, admin *kadm.Client, cl *kgo.Client) {
+	if m.reconcileAt.IsZero() || time.Now().Before(m.reconcileAt) {
 		return
 	}
-	p.reconcileAt = time.Now().Add(250 * time.Millisecond) // retry while the group settles
+	m.reconcileAt = time.Now().Add(250 * time.Millisecond) // retry while the group settles
 	member, _ := cl.GroupMetadata()
 	if member == "" {
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	groups, err := admin.DescribeGroups(dctx, p.cfg.Group)
+	groups, err := admin.DescribeGroups(dctx, m.cfg.Group)
 	if err != nil {
-		p.log.Debug("describe group for reconcile", "err", err)
+		m.log.Debug("describe group for reconcile", "err", err)
 		return
 	}
-	g, ok := groups[p.cfg.Group]
+	g, ok := groups[m.cfg.Group]
 	if !ok || g.Err != nil || g.State != "Stable" {
 		return
 	}
 	var mine map[int32]bool
-	for _, m := range g.Members {
-		if m.MemberID != member {
+	for _, gm := range g.Members {
+		if gm.MemberID != member {
 			continue
 		}
-		c, ok := m.Assigned.AsConsumer()
+		c, ok := gm.Assigned.AsConsumer()
 		if !ok {
 			return
 		}
 		mine = map[int32]bool{}
 		for _, t := range c.Topics {
-			if t.Topic == p.cfg.Topics.Events {
+			if t.Topic == m.cfg.Topics.Events {
 				for _, id := range t.Partitions {
 					mine[id] = true
 				}
@@ -693,9 +803,9 @@ func (p *Processor[S]) reconcile(ctx context.Context, admin *kadm.Client, cl *kg
 	if mine == nil {
 		return // not a member of the described generation (rejoining): retry
 	}
-	p.reconcileAt = time.Time{}
+	m.reconcileAt = time.Time{}
 	var gone []int32
-	for id := range p.parts {
+	for id := range m.parts {
 		if !mine[id] {
 			gone = append(gone, id)
 		}
@@ -704,28 +814,28 @@ func (p *Processor[S]) reconcile(ctx context.Context, admin *kadm.Client, cl *kg
 		return
 	}
 	slices.Sort(gone)
-	p.log.Warn("partitions no longer assigned to this member, though no revoke reached it; dropping them",
+	m.log.Warn("partitions no longer assigned to this member, though no revoke reached it; dropping them",
 		"partitions", gone, "group_state", g.State)
-	cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: gone})
+	cl.PauseFetchPartitions(map[string][]int32{m.cfg.Topics.Events: gone})
 	for _, id := range gone {
-		p.drop(id)
+		m.drop(id)
 	}
-	p.publishHeld()
+	m.publishHeld()
 }
 
 // begin begins b's transaction. A shutdown signal must not cut a commit in
 // half: the transaction gets its own deadline, and is aborted if the
 // signal came first.
-func (p *Processor[S]) begin(sess *kgo.GroupTransactSession, b *batch[S]) error {
+func (m *member[S]) begin(sess *kgo.GroupTransactSession, b *batch[S]) error {
 	if err := sess.Begin(); err != nil {
 		return classify(fmt.Errorf("begin transaction: %w", err))
 	}
 	b.began, b.beganAt = true, time.Now()
-	b.tctx, b.cancel = context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
+	b.tctx, b.cancel = context.WithTimeout(context.Background(), m.cfg.TransactionTimeout)
 	b.produce = func(r *kgo.Record) { sess.Produce(b.tctx, r, b.promise) }
-	if p.tracing != nil {
-		b.traceCtx, b.span = p.tracing.startTxn(b)
-		b.inject = p.tracing.inject
+	if m.tracing != nil {
+		b.traceCtx, b.span = m.tracing.startTxn(b)
+		b.inject = m.tracing.inject
 	}
 	return nil
 }
@@ -735,10 +845,10 @@ func (p *Processor[S]) begin(sess *kgo.GroupTransactSession, b *batch[S]) error 
 // of the same number), the commands and dead letters, and the offsets of
 // the polled records. The stores make the staged changes their committed
 // state only when the transaction committed.
-func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch[S]) error {
+func (m *member[S]) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch[S]) error {
 	if !b.began {
-		if err := p.begin(sess, b); err != nil {
-			p.rollback(b)
+		if err := m.begin(sess, b); err != nil {
+			m.rollback(b)
 			return err
 		}
 		for w := range b.all() {
@@ -753,7 +863,7 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 	}
 	tctx := b.tctx
 	began := b.beganAt
-	defer func() { p.metrics.txnDuration.Observe(time.Since(began).Seconds()) }()
+	defer func() { m.metrics.txnDuration.Observe(time.Since(began).Seconds()) }()
 	flushErr := sess.Client().Flush(tctx)
 
 	reason := ""
@@ -766,7 +876,7 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 		reason = b.prodErr.Error()
 	case ctx.Err() != nil:
 		reason = "shutting down"
-	case p.cfg.AbortEvery > 0 && p.random.IntN(p.cfg.AbortEvery) == 0:
+	case m.cfg.AbortEvery > 0 && m.random.IntN(m.cfg.AbortEvery) == 0:
 		reason = "test-only random abort"
 	}
 	// Every transaction commits the offsets of every partition it holds,
@@ -774,57 +884,128 @@ func (p *Processor[S]) commit(ctx context.Context, sess *kgo.GroupTransactSessio
 	// it unless this member is in the current generation, so a tick of a
 	// stale holder or a zombie (whose expiries and tombstones would
 	// otherwise overwrite the new owner's records) aborts.
-	committedOffsets := sess.Client().CommittedOffsets()[p.cfg.Topics.Events]
+	committedOffsets := sess.Client().CommittedOffsets()[m.cfg.Topics.Events]
 	fenced := kgo.PreTxnCommitFnContext(tctx, func(req *kmsg.TxnOffsetCommitRequest) error {
-		p.fence(req, committedOffsets)
+		m.fence(req, committedOffsets)
 		return nil
 	})
-	committed, groupChanged, err := p.end(fenced, sess, kgo.TransactionEndTry(reason == ""))
-	switch endOutcome(reason == "", committed, err, groupChanged) {
+	committed, groupChanged, err := m.end(fenced, sess, kgo.TransactionEndTry(reason == ""))
+	out := endOutcome(reason == "", committed, err, groupChanged)
+	if out == outcomeUnknown && err == nil && m.offsetsStayed(sess.Client(), b, committedOffsets) {
+		// franz-go ends a transaction with an abort and no error when the
+		// group moved to a new generation under it (the offset commit is
+		// refused, or the heartbeat before EndTxn fails) without a revoke
+		// for this member: members joining or leaving the group, or
+		// several members of this process starting at once. The offsets
+		// prove that it did not commit; the records are polled again.
+		out, reason = outcomeAborted, "the group moved to a new generation during the transaction"
+		m.reconcileAt = time.Now()
+	}
+	switch out {
 	case outcomeUnknown:
 		// Nothing here may assume either way: the session is rebuilt and
 		// state restored from what the changelog really holds, where
 		// replayed events are duplicates.
-		p.rollback(b)
-		p.stats.TxnUnknown.Add(1)
+		m.rollback(b)
+		m.stats.TxnUnknown.Add(1)
 		if err == nil {
 			err = errors.New("not committed, and no revoke or loss explains it")
 		}
 		outcome, endErr = "unknown", err
 		return classify(fmt.Errorf("end transaction (outcome unknown; rebuilding the session from the changelog): %w", err))
 	case outcomeAborted:
-		p.rollback(b)
-		p.stats.TxnAborted.Add(1)
+		m.rollback(b)
+		m.stats.TxnAborted.Add(1)
 		if reason == "" {
 			reason = "group rebalanced during the transaction"
 		}
 		outcome = "aborted"
-		p.log.Info("transaction aborted; its records will be polled again", "reason", reason, "records", b.records)
+		m.log.Info("transaction aborted; its records will be polled again", "reason", reason, "records", b.records)
 		return nil
 	}
 	committedAt := time.Now()
-	p.settle(b.parts)
-	debug := p.log.Enabled(context.Background(), slog.LevelDebug)
+	m.settle(b.parts)
+	debug := m.log.Enabled(context.Background(), slog.LevelDebug)
 	works := slices.Concat(b.works, b.ticks)
-	p.parallel(len(works), func(i int) {
+	m.parallel(len(works), func(i int) {
 		w := works[i]
 		for _, r := range w.records {
-			p.metrics.eventToCommit.Observe(max(0, committedAt.Sub(r.Timestamp).Seconds()))
+			m.metrics.eventToCommit.Observe(max(0, committedAt.Sub(r.Timestamp).Seconds()))
 		}
 		for _, d := range w.decided {
-			p.metrics.match.Observe(max(0, d.Entry.At.Time().Sub(d.Started).Seconds()))
+			m.metrics.match.Observe(max(0, d.Entry.At.Time().Sub(d.Started).Seconds()))
 			switch {
 			case d.Cause == nil:
-				p.log.Info(p.def.Logs.Deadline, p.def.Logs.Key, d.Key, "decision", d.Entry.Type)
+				m.log.Info(m.def.Logs.Deadline, m.def.Logs.Key, d.Key, "decision", d.Entry.Type)
 			case debug:
-				p.log.Debug("decision recorded", p.def.Logs.Key, d.Key, "decision", d.Entry.Type, "ref", d.Entry.Ref, "causation_id", d.Cause.ID)
+				m.log.Debug("decision recorded", m.def.Logs.Key, d.Key, "decision", d.Entry.Type, "ref", d.Entry.Ref, "causation_id", d.Cause.ID)
 			}
 		}
 	})
-	p.stats.TxnCommitted.Add(1)
-	p.stats.add(&b.stats)
+	m.stats.TxnCommitted.Add(1)
+	m.stats.add(&b.stats)
 	return nil
 }
+
+// offsetsStayed reports whether the group's stable committed offset of
+// every partition b polled records from is still what it was before b's
+// transaction (before: the client's committed offsets then). The
+// transaction carried those partitions' new offsets, committed atomically
+// with everything else it wrote, so this proves that it did not commit.
+// It asks with require_stable, which makes the coordinator answer
+// UNSTABLE_OFFSET_COMMIT while any transaction's offsets are still pending
+// (the markers of this one's abort, say): it asks again until they are not.
+// A transaction that polled nothing proves nothing, and nor does any error:
+// those stay unknown.
+func (m *member[S]) offsetsStayed(cl *kgo.Client, b *batch[S], before map[int32]kgo.EpochOffset) bool {
+	polled := map[int32]bool{}
+	for _, w := range b.works {
+		if len(w.records) > 0 {
+			polled[w.part.id] = true
+		}
+	}
+	if len(polled) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.TransactionTimeout)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	for {
+		offsets, err := adm.FetchOffsets(kadm.RequireStable(ctx), m.cfg.Group)
+		if err == nil {
+			err = offsets.Error()
+		}
+		switch {
+		case err == nil:
+			for id := range polled {
+				was := int64(-1) // never committed
+				if eo, ok := before[id]; ok {
+					was = eo.Offset
+				}
+				now := int64(-1)
+				if o, ok := offsets.Lookup(m.cfg.Topics.Events, id); ok {
+					now = o.At
+				}
+				if now != was {
+					return false
+				}
+			}
+			return true
+		case !errors.Is(err, kerr.UnstableOffsetCommit):
+			m.log.Warn("cannot tell whether a transaction committed; treating it as unknown", "err", err)
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// closeStuck is how long a member's client may take to close before the
+// member leaves the group explicitly (see shutdown).
+const closeStuck = time.Second
 
 type outcome int
 
@@ -916,12 +1097,12 @@ func (p *Processor[S]) settleShard(sh *state.Shard[S], d *settled) {
 // rollback discards the staged changes of an aborted transaction and puts
 // back the due-queue entries its tick took, so that the expiries and
 // retentions it carried happen in a later one.
-func (p *Processor[S]) rollback(b *batch[S]) {
+func (m *member[S]) rollback(b *batch[S]) {
 	for _, pt := range b.parts {
 		pt.store.Rollback()
 	}
 	for _, w := range b.ticks {
-		if p.parts[w.part.id] != w.part {
+		if m.parts[w.part.id] != w.part {
 			continue // dropped since: its timers went with it
 		}
 		for _, e := range w.popped {
@@ -936,23 +1117,23 @@ func (p *Processor[S]) rollback(b *batch[S]) {
 // coordinator's generation check covers everything the transaction writes.
 // A partition the group has never committed is given offset 0, which under
 // this service's reset policy (from the start) means what no commit means.
-func (p *Processor[S]) fence(req *kmsg.TxnOffsetCommitRequest, committed map[int32]kgo.EpochOffset) {
+func (m *member[S]) fence(req *kmsg.TxnOffsetCommitRequest, committed map[int32]kgo.EpochOffset) {
 	var topic *kmsg.TxnOffsetCommitRequestTopic
 	for i := range req.Topics {
-		if req.Topics[i].Topic == p.cfg.Topics.Events {
+		if req.Topics[i].Topic == m.cfg.Topics.Events {
 			topic = &req.Topics[i]
 		}
 	}
 	if topic == nil {
 		req.Topics = append(req.Topics, kmsg.NewTxnOffsetCommitRequestTopic())
 		topic = &req.Topics[len(req.Topics)-1]
-		topic.Topic, topic.TopicID = p.cfg.Topics.Events, p.eventsID // v6+ names topics by id
+		topic.Topic, topic.TopicID = m.cfg.Topics.Events, m.eventsID // v6+ names topics by id
 	}
 	have := make(map[int32]bool, len(topic.Partitions))
 	for _, rp := range topic.Partitions {
 		have[rp.Partition] = true
 	}
-	for id, part := range p.parts {
+	for id, part := range m.parts {
 		if have[id] || part.store == nil {
 			continue
 		}
@@ -970,21 +1151,21 @@ func (p *Processor[S]) fence(req *kmsg.TxnOffsetCommitRequest, committed map[int
 	}
 }
 
-func (p *Processor[S]) logProgress() {
-	s := &p.stats
+func (m *member[S]) logProgress() {
+	s := &m.stats
 	live := 0
-	for _, part := range p.parts {
+	for _, part := range m.parts {
 		if part.store != nil {
 			live += part.store.Len()
 		}
 	}
-	p.log.Info("progress",
+	m.log.Info("progress",
 		"applied", s.Applied.Load(), "commands_issued", s.CommandsIssued.Load(),
 		"dead_lettered", s.DeadLettered.Load(), "skipped_duplicate", s.SkippedDuplicate.Load(),
 		"skipped_terminal", s.SkippedTerminal.Load(), "skipped_other_type", s.SkippedOtherType.Load(),
 		"expired", s.Expired.Load(), "forgotten", s.Forgotten.Load(),
 		"txn_committed", s.TxnCommitted.Load(), "txn_aborted", s.TxnAborted.Load(),
-		"partitions", len(p.parts), "live_processes", live)
+		"partitions", len(m.parts), "live_processes", live)
 }
 
 // classify marks the errors no new session can cure as fatal.

@@ -22,16 +22,16 @@ var ErrNotRunning = errors.New("processor is not running a session")
 
 // inLoop runs fn on the loop goroutine, which owns the stores, between two
 // transactions; so fn sees committed state only.
-func (p *Processor[S]) inLoop(ctx context.Context, fn func()) error {
+func (m *member[S]) inLoop(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
-	p.mu.Lock()
-	if !p.running {
-		p.mu.Unlock()
+	m.mu.Lock()
+	if !m.running {
+		m.mu.Unlock()
 		return ErrNotRunning
 	}
-	p.queries = append(p.queries, func() { fn(); close(done) })
-	p.mu.Unlock()
-	p.wake()
+	m.queries = append(m.queries, func() { fn(); close(done) })
+	m.mu.Unlock()
+	m.wake()
 	select {
 	case <-done:
 		return nil
@@ -41,42 +41,62 @@ func (p *Processor[S]) inLoop(ctx context.Context, fn func()) error {
 }
 
 // runQueries answers the queued queries; called by the loop.
-func (p *Processor[S]) runQueries() {
-	p.mu.Lock()
-	qs := p.queries
-	p.queries = nil
-	p.mu.Unlock()
+func (m *member[S]) runQueries() {
+	m.mu.Lock()
+	qs := m.queries
+	m.queries = nil
+	m.mu.Unlock()
 	for _, q := range qs {
 		q()
 	}
 }
 
 // dropQueries releases queries queued when a session ends.
-func (p *Processor[S]) endQueries() {
-	p.mu.Lock()
-	p.running = false
-	p.mu.Unlock()
-	p.runQueries()
+func (m *member[S]) endQueries() {
+	m.mu.Lock()
+	m.running = false
+	m.mu.Unlock()
+	m.runQueries()
 }
 
-// Ready reports whether this instance has joined its group and restored
-// every partition assigned to it.
+// Ready reports whether every member of this instance has joined its
+// group and restored every partition assigned to it.
 func (p *Processor[S]) Ready() bool {
-	cl := p.client.Load()
+	for _, m := range p.members {
+		if !m.ready() {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *member[S]) ready() bool {
+	cl := m.client.Load()
 	if cl == nil {
 		return false
 	}
 	if _, gen := cl.GroupMetadata(); gen < 0 {
 		return false
 	}
-	p.mu.Lock()
+	m.mu.Lock()
 	// The generation is known from the JoinGroup response, before the
 	// SyncGroup that says what is assigned: until the first assignment
 	// of the session reached onAssigned, nothing is known to be held.
-	assigned := p.assigned
-	pending := len(p.changes) // an assignment the loop has not started restoring yet
-	p.mu.Unlock()
-	return assigned && pending == 0 && p.restoring.Load() == 0
+	assigned := m.assigned
+	pending := len(m.changes) // an assignment the loop has not started restoring yet
+	m.mu.Unlock()
+	return assigned && pending == 0 && m.restoring.Load() == 0
+}
+
+// eachMember calls fn on the loop of every member, one after the other,
+// so that fn sees each member's committed state.
+func (p *Processor[S]) eachMember(ctx context.Context, fn func(m *member[S])) error {
+	for _, m := range p.members {
+		if err := m.inLoop(ctx, func() { fn(m) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Snapshot is a process as a query sees it: its committed history and
@@ -114,8 +134,8 @@ func (p *Processor[S]) Get(ctx context.Context, key string) (s Snapshot[S], ok b
 	}
 	part := topics.PartitionFor(key, parts)
 	owned := false
-	err = p.inLoop(ctx, func() {
-		if pt := p.parts[part]; pt != nil && pt.store != nil {
+	err = p.eachMember(ctx, func(m *member[S]) {
+		if pt := m.parts[part]; pt != nil && pt.store != nil {
 			owned = true
 			if proc := pt.store.Committed(key); proc != nil {
 				s, ok = p.snapshot(key, proc, part, "memory"), true
@@ -152,8 +172,8 @@ func (p *Processor[S]) List(ctx context.Context, keep func(Snapshot[S]) bool) ([
 	}
 	var out []Snapshot[S]
 	owned := map[int32]bool{}
-	err := p.inLoop(ctx, func() {
-		for id, pt := range p.parts {
+	err := p.eachMember(ctx, func(m *member[S]) {
+		for id, pt := range m.parts {
 			if pt.store == nil {
 				continue
 			}
@@ -231,8 +251,8 @@ func (p *Processor[S]) Steps(ctx context.Context, key string) (steps []Snapshot[
 // It asks the loop, which looks at no process.
 func (p *Processor[S]) Lag(ctx context.Context) (map[int32]int64, error) {
 	lag := map[int32]int64{}
-	err := p.inLoop(ctx, func() {
-		for id, pt := range p.parts {
+	err := p.eachMember(ctx, func(m *member[S]) {
+		for id, pt := range m.parts {
 			if pt.store != nil && pt.highWatermark > 0 {
 				lag[id] = max(0, pt.highWatermark-pt.next)
 			}

@@ -149,16 +149,16 @@ var allShards = func() []int {
 // plan groups the polled records by partition into works, splitting a
 // large partition's records by store shard, and adds a tick work for every
 // partition whose timers are due when tick.
-func (p *Processor[S]) plan(fetches kgo.Fetches, now time.Time, tick bool) *batch[S] {
+func (m *member[S]) plan(fetches kgo.Fetches, now time.Time, tick bool) *batch[S] {
 	b := &batch[S]{}
 	byPart := map[int32][]*kgo.Record{}
 	var order []*partition[S]
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if fp.Topic != p.cfg.Topics.Events || len(fp.Records) == 0 {
+		if fp.Topic != m.cfg.Topics.Events || len(fp.Records) == 0 {
 			return
 		}
 		b.records += len(fp.Records)
-		pt := p.parts[fp.Partition]
+		pt := m.parts[fp.Partition]
 		if pt == nil || pt.store == nil {
 			// Not restored (yet) or no longer ours: processing it now could
 			// repeat a decision. The transaction aborts, and the records are
@@ -179,8 +179,8 @@ func (p *Processor[S]) plan(fetches kgo.Fetches, now time.Time, tick bool) *batc
 	for _, pt := range order {
 		recs := byPart[pt.id]
 		k := 1
-		if p.workers > 1 && len(recs) >= splitMin {
-			k = min(p.workers, state.Shards)
+		if m.workers > 1 && len(recs) >= splitMin {
+			k = min(m.workers, state.Shards)
 		}
 		if k == 1 {
 			b.works = append(b.works, &work[S]{part: pt, shards: allShards, records: recs})
@@ -205,7 +205,7 @@ func (p *Processor[S]) plan(fetches kgo.Fetches, now time.Time, tick bool) *batc
 	}
 	b.parts = order
 	if tick {
-		for id, pt := range p.parts {
+		for id, pt := range m.parts {
 			if pt.store == nil || !pt.due.dueBy(now) {
 				continue
 			}

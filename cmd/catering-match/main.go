@@ -78,7 +78,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "group session timeout: how long a crashed instance keeps its partitions")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "broker-side timeout of an open transaction")
 	fs.IntVar(&c.RestoreConcurrency, "restore-concurrency", c.RestoreConcurrency, "partitions restored from the changelog at once")
-	fs.IntVar(&c.Workers, "workers", c.Workers, "partitions decoded and applied in parallel within one poll (one transaction); 0: one per CPU")
+	fs.IntVar(&c.Members, "members", c.Members, "consumer group members this instance runs, each with its own client, transactional producer and partitions (like Kafka Streams' num.stream.threads); member i > 0 uses the instance id <instance-id>.<i>")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "partitions decoded and applied in parallel within one poll (one transaction) of each member; 0: one per CPU")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "address of the operations endpoints (/, /metrics, /healthz, /readyz, /orders); empty disables them")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -214,7 +215,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		defer stopHTTP()
 	}
-	log.Info("starting", "brokers", o.cfg.Brokers, "group", o.cfg.Group, "instance_id", o.cfg.InstanceID,
+	log.Info("starting", "brokers", o.cfg.Brokers, "group", o.cfg.Group, "instance_id", o.cfg.InstanceID, "members", o.cfg.Members,
 		"match_timeout", o.cfg.Limits.Timeout.String(), "retention", o.cfg.Limits.Retention.String(), "max_history", o.cfg.Limits.MaxHistory)
 	start := time.Now()
 	if err := p.Run(ctx); err != nil {

@@ -26,7 +26,8 @@ type benchCmd struct {
 	maxPollRecords   int
 	runs             int
 	minPhase         time.Duration
-	workersScan      string
+	members          int
+	membersScan      string
 	phases           string
 	latencyRate      float64
 	latencyDuration  time.Duration
@@ -53,7 +54,8 @@ func newBench(stdout io.Writer, stderr *trackingWriter) *ffcli.Command {
 	fs.IntVar(&c.maxPollRecords, "max-poll-records", d.MaxPollRecords, "max `records` per poll (and transaction), for the processor and the copy loop")
 	fs.IntVar(&c.runs, "runs", d.Runs, "how many `times` each measurement is repeated; figures are the median and the min–max")
 	fs.DurationVar(&c.minPhase, "min-phase", d.MinPhase, "least `duration` of every timed phase: inputs are sized for it and the changelog is read pass after pass until it; lower only for a smoke test")
-	fs.StringVar(&c.workersScan, "workers-scan", joinInts(d.WorkersScan), "processor `workers` (Config.Workers) values of the scaling phase, comma-separated; empty skips it")
+	fs.IntVar(&c.members, "members", 0, "processor.Config.Members of the throughput and latency runs: group `members` in the process (their workers share the CPUs); 0: one per CPU")
+	fs.StringVar(&c.membersScan, "members-scan", joinInts(d.MembersScan), "processor `members` (Config.Members, one worker each) of the scaling phase, comma-separated; empty skips it")
 	fs.StringVar(&c.phases, "phases", strings.Join(bench.AllPhases, ","), "the `measurements` to take, comma-separated, of "+strings.Join(bench.AllPhases, ", ")+"; a target whose measurement is not taken is NOT CHECKED (latency alone needs --latency-rate)")
 	fs.Float64Var(&c.latencyRate, "latency-rate", 0, "produce `rate` of the latency phase in events/s (0: half the lower of the EOS and copy-loop median throughputs)")
 	fs.DurationVar(&c.latencyDuration, "latency-duration", d.LatencyDuration, "how long each latency run produces (at least --min-phase)")
@@ -66,7 +68,7 @@ func newBench(stdout io.Writer, stderr *trackingWriter) *ffcli.Command {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this `duration`")
 	return leaf{
 		name:       "bench",
-		shortUsage: "catering bench [--runs N] [--phases LIST] [--workers-scan 1,2,4] [--brokers HOST:PORT] [--json] [flags]",
+		shortUsage: "catering bench [--runs N] [--phases LIST] [--members N] [--members-scan 1,2,4] [--brokers HOST:PORT] [--json] [flags]",
 		shortHelp:  "measure throughput, latency, restore, memory and scaling against the broker's own limits",
 		longHelp: `Runs the service's processing loop in-process (processor.New + Run) on an
 embedded broker started for the run (or on --brokers, in topics of its own,
@@ -77,8 +79,8 @@ run on the same broker and partitions:
     timed from Run until the processor's Stats account for every record;
     baseline: a transactional copy loop (GroupTransactSession, one output
     per input, offsets in the transaction, linger 0, same max poll records);
-  - scaling: the same throughput at each --workers-scan value of
-    processor.Config.Workers;
+  - scaling: the same throughput at each --members-scan value of
+    processor.Config.Members, one worker each;
   - latency from an event's produce to its ConfirmOrder being visible
     read_committed, p50/p99/max, at --latency-rate; baseline: the copy
     loop's produce-to-visible latency at the same rate;
@@ -96,7 +98,7 @@ Targets, each on the median: throughput >= 0.6 x copy loop; p99 at half the
 peak rate <= 5 x the copy loop's p99 on the embedded broker, <= 1.5 x on a
 real one; restore >= 0.7 x raw read (at Go's default GC); heap <= 400 B per
 process, and < 2 GiB after restoring a million processes (checked only with
---restore-processes 1000000); 2 workers > 1.2 x 1 worker.
+--restore-processes 1000000); 2 members > 1.2 x 1 member (one worker each).
 
 Progress goes to stderr: a bar per phase on a terminal, otherwise one line
 when a phase starts and one with its figures when it ends. The results go to
@@ -132,9 +134,12 @@ func (c *benchCmd) exec(ctx context.Context, args []string) error {
 	case c.timeout <= 0:
 		return usagef("--timeout %v must be positive, e.g. 10m", c.timeout)
 	}
-	scan, err := parseWorkersScan(c.workersScan)
+	scan, err := parseMembersScan(c.membersScan)
 	if err != nil {
-		return usagef("--workers-scan %q: %v", c.workersScan, err)
+		return usagef("--members-scan %q: %v", c.membersScan, err)
+	}
+	if c.members < 0 || c.members > 64 {
+		return usagef("--members %d: use 1-64, or 0 for one per CPU", c.members)
 	}
 	phases, err := parsePhases(c.phases)
 	if err != nil {
@@ -152,7 +157,7 @@ func (c *benchCmd) exec(ctx context.Context, args []string) error {
 
 	o := bench.Options{
 		Orders: c.orders, Partitions: int32(c.partitions), MaxPollRecords: c.maxPollRecords,
-		Runs: c.runs, MinPhase: c.minPhase, WorkersScan: scan, Phases: phases,
+		Runs: c.runs, MinPhase: c.minPhase, Members: c.members, MembersScan: scan, Phases: phases,
 		LatencyRate: c.latencyRate, LatencyDuration: c.latencyDuration,
 		RestoreProcesses: c.restoreProcesses, MemoryProcesses: c.memoryProcesses,
 		Seed: c.seed, CPUProfileDir: c.cpuProfileDir, Logger: log,
@@ -199,9 +204,9 @@ func (c *benchCmd) exec(ctx context.Context, args []string) error {
 	return nil
 }
 
-// parseWorkersScan parses "1,2,4"; empty gives an empty (non-nil) list,
+// parseMembersScan parses "1,2,4"; empty gives an empty (non-nil) list,
 // which skips the scaling phase.
-func parseWorkersScan(s string) ([]int, error) {
+func parseMembersScan(s string) ([]int, error) {
 	out := []int{}
 	if strings.TrimSpace(s) == "" {
 		return out, nil
@@ -209,8 +214,8 @@ func parseWorkersScan(s string) ([]int, error) {
 	seen := map[int]bool{}
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not a worker count of at least 1", strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 {
+			return nil, fmt.Errorf("%q is not a member count from 1 to 64", strings.TrimSpace(f))
 		}
 		if seen[n] {
 			return nil, fmt.Errorf("%d appears twice", n)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestBenchJSON(t *testing.T) {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, []string{"bench", "--orders", "200", "--runs", "2", "--min-phase", "50ms",
-		"--latency-duration", "200ms", "--workers-scan", "1,2", "--json"}, nil, &stdout, &stderr)
+		"--latency-duration", "200ms", "--members-scan", "1,2", "--json"}, nil, &stdout, &stderr)
 	t.Logf("stderr:\n%s", stderr.String())
 	require.Equal(t, 0, code)
 
@@ -44,6 +45,7 @@ func TestBenchJSON(t *testing.T) {
 	require.GreaterOrEqual(t, res.Restore.Processes, 2000, "default: 10 x --orders")
 	require.Equal(t, 2000, res.Memory.Processes, "default: 10 x --orders")
 	require.Len(t, res.Scaling.Points, 2)
+	require.Equal(t, runtime.GOMAXPROCS(0), res.Members, "default: one member per CPU")
 	require.Len(t, res.Targets, 6)
 	require.Contains(t, stderr.String(), "EOS throughput 1/2: start")
 	require.NotContains(t, stderr.String(), "\r", "not a terminal: no progress bars")
@@ -59,8 +61,9 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--latency-duration", "1s"}, "--latency-duration 1s must be at least --min-phase 2s"},
 		{[]string{"bench", "--runs", "0"}, "--runs 0 must be at least 1"},
 		{[]string{"bench", "--min-phase", "0s"}, "--min-phase 0s must be positive"},
-		{[]string{"bench", "--workers-scan", "1,x"}, `--workers-scan "1,x": "x" is not a worker count`},
-		{[]string{"bench", "--workers-scan", "1,2,1"}, "1 appears twice"},
+		{[]string{"bench", "--members-scan", "1,x"}, `--members-scan "1,x": "x" is not a member count`},
+		{[]string{"bench", "--members-scan", "1,2,1"}, "1 appears twice"},
+		{[]string{"bench", "--members", "65"}, "--members 65: use 1-64"},
 		{[]string{"bench", "extra"}, `unexpected arguments ["extra"]`},
 		{[]string{"bench", "--brokers", "localhost"}, `--brokers "localhost"`},
 	} {
@@ -71,19 +74,19 @@ func TestBenchUsageErrors(t *testing.T) {
 	}
 }
 
-func TestParseWorkersScan(t *testing.T) {
-	got, err := parseWorkersScan(" 1, 2,4 ")
+func TestParseMembersScan(t *testing.T) {
+	got, err := parseMembersScan(" 1, 2,4 ")
 	require.NoError(t, err)
 	require.Equal(t, []int{1, 2, 4}, got)
-	got, err = parseWorkersScan("")
+	got, err = parseMembersScan("")
 	require.NoError(t, err)
 	require.NotNil(t, got, "empty but not nil: skips the scaling phase")
 	require.Empty(t, got)
-	for _, bad := range []string{"0", "-1", "1,,2", "two"} {
-		_, err := parseWorkersScan(bad)
+	for _, bad := range []string{"0", "-1", "1,,2", "two", "65"} {
+		_, err := parseMembersScan(bad)
 		require.Error(t, err, bad)
 	}
-	require.Equal(t, "1,2,4", joinInts(bench.DefaultWorkersScan))
+	require.Equal(t, "1,2,4", joinInts(bench.DefaultMembersScan))
 }
 
 func TestWriterIsTerminal(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package bench measures the service against the limits of the broker it
 // runs on: processing throughput with exactly-once, end-to-end latency,
 // restore from the changelog, heap per live process, and how throughput
-// scales with processor.Config.Workers. Each figure is taken beside a
+// scales with processor.Config.Members. Each figure is taken beside a
 // baseline measured in the same run on the same broker and partitions (a
 // trivial transactional copy loop, a plain read of the changelog), printed
 // as a ratio to it, and checked against its target.
@@ -27,8 +27,9 @@
 //     GroupTransactSession that copies each input record to an output
 //     topic, timed likewise. A run shorter than MinPhase is discarded and
 //     redone on a larger input.
-//  4. scaling (Runs rounds over WorkersScan): as 3, with
-//     processor.Config.Workers set; each point's ratio to 1 worker.
+//  4. scaling (Runs rounds over MembersScan): as 3, with
+//     processor.Config.Members set and one worker each; each point's ratio
+//     to 1 member.
 //  5. latency (Runs pairs): a processor and a copy loop run side by side;
 //     new orders are produced at a fixed rate (half the median throughput)
 //     for LatencyDuration to the processor, where a read_committed consumer
@@ -95,9 +96,13 @@ type Options struct {
 	// larger input, and the changelog is read pass after pass until it is
 	// reached. Only tests should set it lower.
 	MinPhase time.Duration
-	// WorkersScan are the processor.Config.Workers values of the scaling
-	// phase. nil: 1, 2, 4; an empty non-nil slice skips the phase.
-	WorkersScan []int
+	// Members is processor.Config.Members of the throughput and latency
+	// runs; 0: one per CPU (runtime.GOMAXPROCS), with one worker each.
+	Members int
+	// MembersScan are the processor.Config.Members values of the scaling
+	// phase, each member with one worker. nil: 1, 2, 4; an empty non-nil
+	// slice skips the phase.
+	MembersScan []int
 	// LatencyRate is the produce rate of the latency phase in events/s;
 	// 0: half the lower of the median EOS and copy-loop throughputs.
 	LatencyRate float64
@@ -130,8 +135,8 @@ type Options struct {
 // AllPhases are the bench's measurements, in the order they run.
 var AllPhases = []string{"memory", "throughput", "scaling", "latency", "restore"}
 
-// DefaultWorkersScan is the scaling phase's default.
-var DefaultWorkersScan = []int{1, 2, 4}
+// DefaultMembersScan is the scaling phase's default.
+var DefaultMembersScan = []int{1, 2, 4}
 
 // DefaultOptions returns the defaults.
 func DefaultOptions() Options {
@@ -141,7 +146,7 @@ func DefaultOptions() Options {
 		MaxPollRecords:  processor.DefaultConfig().MaxPollRecords,
 		Runs:            3,
 		MinPhase:        2 * time.Second,
-		WorkersScan:     slices.Clone(DefaultWorkersScan),
+		MembersScan:     slices.Clone(DefaultMembersScan),
 		LatencyDuration: 5 * time.Second,
 	}
 }
@@ -166,8 +171,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MinPhase == 0 {
 		o.MinPhase = d.MinPhase
 	}
-	if o.WorkersScan == nil {
-		o.WorkersScan = d.WorkersScan
+	if o.MembersScan == nil {
+		o.MembersScan = d.MembersScan
+	}
+	if o.Members == 0 {
+		o.Members = runtime.GOMAXPROCS(0)
 	}
 	if o.LatencyDuration == 0 {
 		o.LatencyDuration = max(d.LatencyDuration, o.MinPhase)
@@ -215,12 +223,15 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("minimum phase %v must be positive", o.MinPhase))
 	}
 	seen := map[int]bool{}
-	for _, w := range o.WorkersScan {
-		if w < 1 || seen[w] {
-			errs = append(errs, fmt.Errorf("workers scan %v: each value at least 1, once", o.WorkersScan))
+	for _, w := range o.MembersScan {
+		if w < 1 || w > 64 || seen[w] {
+			errs = append(errs, fmt.Errorf("members scan %v: each value from 1 to 64, once", o.MembersScan))
 			break
 		}
 		seen[w] = true
+	}
+	if o.Members < 0 || o.Members > 64 {
+		errs = append(errs, fmt.Errorf("members %d: use 1-64 (0: one per CPU)", o.Members))
 	}
 	if o.LatencyRate < 0 {
 		errs = append(errs, fmt.Errorf("latency rate %v must not be negative (0: half the measured throughput)", o.LatencyRate))
@@ -246,7 +257,8 @@ type Results struct {
 	Seed            uint64     `json:"seed"`
 	Runs            int        `json:"runs"`
 	MinPhaseSeconds float64    `json:"min_phase_seconds"`
-	Phases          []string   `json:"phases"` // the measurements taken
+	Members         int        `json:"members"` // processor.Config.Members of the throughput and latency runs
+	Phases          []string   `json:"phases"`  // the measurements taken
 	GOMAXPROCS      int        `json:"gomaxprocs"`
 	GC              GCSettings `json:"gc"`
 	// Orders and Events are the throughput input's, as the run left it
@@ -320,7 +332,8 @@ type Calibration struct {
 
 // EOSRun is one run of the processor over the whole throughput input.
 type EOSRun struct {
-	Workers          int     `json:"workers"` // processor.Config.Workers; 0: GOMAXPROCS
+	Members          int     `json:"members"` // processor.Config.Members
+	Workers          int     `json:"workers"` // processor.Config.Workers; 0: GOMAXPROCS / Members
 	Records          int64   `json:"records"`
 	Seconds          float64 `json:"seconds"`
 	StartupSeconds   float64 `json:"startup_seconds"`
@@ -359,18 +372,19 @@ type CopyRun struct {
 	CPUSeconds     float64 `json:"cpu_seconds"` // as EOSRun's
 }
 
-// Scaling is the EOS throughput at each processor.Config.Workers value of
-// the scan, measured in rounds (each round visits every value once).
+// Scaling is the EOS throughput at each processor.Config.Members value of
+// the scan, one worker each, measured in rounds (each round visits every
+// value once).
 type Scaling struct {
 	Points             []ScalingPoint `json:"points"`
 	DiscardedShortRuns int            `json:"discarded_short_runs"`
 }
 
-// ScalingPoint is one Workers value.
+// ScalingPoint is one Members value.
 type ScalingPoint struct {
-	Workers      int      `json:"workers"`
+	Members      int      `json:"members"`
 	EventsPerSec Stat     `json:"events_per_sec"`
-	Ratio        Stat     `json:"ratio_to_1_worker"` // per round; empty without a 1-worker point
+	Ratio        Stat     `json:"ratio_to_1_member"` // per round; empty without a 1-member point
 	Runs         []EOSRun `json:"runs"`
 }
 
@@ -603,7 +617,7 @@ func Run(ctx context.Context, o Options, progressW io.Writer) (Results, error) {
 	}
 	began := time.Now()
 	res := Results{Partitions: o.Partitions, MaxPollRecords: o.MaxPollRecords, Seed: o.Seed,
-		Runs: o.Runs, MinPhaseSeconds: o.MinPhase.Seconds(), Phases: o.Phases, GOMAXPROCS: runtime.GOMAXPROCS(0), GC: gcSettings()}
+		Runs: o.Runs, MinPhaseSeconds: o.MinPhase.Seconds(), Members: o.Members, Phases: o.Phases, GOMAXPROCS: runtime.GOMAXPROCS(0), GC: gcSettings()}
 	r := &runner{o: o, prog: newProgress(progressW, o.ProgressBars), res: &res}
 	if o.CPUProfileDir != "" {
 		if err := os.MkdirAll(o.CPUProfileDir, 0o755); err != nil {
@@ -915,22 +929,22 @@ func targets(r Results) []Target {
 		heap.Note = fmt.Sprintf("checked at %s processes", count(float64(r.Restore.Processes)))
 	}
 
-	scal := Target{Name: "scaling: >1 core used", Metric: "EOS events/s at 2 workers ÷ at 1 worker", Op: ">", Limit: 1.2}
+	scal := Target{Name: "scaling: >1 core used", Metric: "EOS events/s at 2 members ÷ at 1 member, one worker each", Op: ">", Limit: 1.2}
 	var two *ScalingPoint
 	for i := range r.Scaling.Points {
-		if r.Scaling.Points[i].Workers == 2 {
+		if r.Scaling.Points[i].Members == 2 {
 			two = &r.Scaling.Points[i]
 		}
 	}
 	switch {
 	case two == nil || len(two.Ratio.Runs) == 0:
-		scal.Note = "not checked: the workers scan did not include 1 and 2 (--workers-scan 1,2,4)"
+		scal.Note = "not checked: the members scan did not include 1 and 2 (--members-scan 1,2,4)"
 	default:
 		scal.Value, scal.Min, scal.Max = two.Ratio.Median, two.Ratio.Min, two.Ratio.Max
 		scal.Checked = true
 		if r.GOMAXPROCS < 2 {
 			scal.Checked = false
-			scal.Note = fmt.Sprintf("not checked: GOMAXPROCS=%d, a second worker has no core to run on", r.GOMAXPROCS)
+			scal.Note = fmt.Sprintf("not checked: GOMAXPROCS=%d, a second member has no core to run on", r.GOMAXPROCS)
 		}
 	}
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,7 @@ func TestRunSmall(t *testing.T) {
 		Partitions:       3,
 		Runs:             2,
 		MinPhase:         50 * time.Millisecond,
-		WorkersScan:      []int{1, 2},
+		MembersScan:      []int{1, 2},
 		LatencyRate:      2000,
 		LatencyDuration:  300 * time.Millisecond,
 		RestoreProcesses: 3000,
@@ -102,18 +103,19 @@ func TestRunSmall(t *testing.T) {
 
 	sc := res.Scaling
 	require.Len(t, sc.Points, 2)
-	require.Equal(t, 1, sc.Points[0].Workers)
-	require.Equal(t, 2, sc.Points[1].Workers)
+	require.Equal(t, 1, sc.Points[0].Members)
+	require.Equal(t, 2, sc.Points[1].Members)
 	for _, p := range sc.Points {
 		require.Len(t, p.Runs, 2)
 		require.Len(t, p.Ratio.Runs, 2)
 		for _, e := range p.Runs {
-			require.Equal(t, p.Workers, e.Workers)
+			require.Equal(t, p.Members, e.Members)
+			require.Equal(t, 1, e.Workers, "one worker per member in the scan")
 			require.GreaterOrEqual(t, e.Seconds, 0.05)
 			require.Equal(t, e.CommandsExpected, e.CommandsIssued)
 		}
 	}
-	require.Equal(t, []float64{1, 1}, sc.Points[0].Ratio.Runs, "1 worker against itself")
+	require.Equal(t, []float64{1, 1}, sc.Points[0].Ratio.Runs, "1 member against itself")
 
 	l := res.Latency
 	require.Equal(t, 2000.0, l.RatePerSec)
@@ -183,13 +185,13 @@ func TestRunSmall(t *testing.T) {
 	require.NotContains(t, out, "\r")
 	require.Contains(t, out, "EOS throughput 1/2: start, ")
 	require.Contains(t, out, "EOS throughput 2/2: end, ")
-	require.Contains(t, out, "EOS workers=2 2/2: end, ")
+	require.Contains(t, out, "EOS members=2 2/2: end, ")
 	require.Contains(t, out, "restore 2/2: end, ")
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		require.True(t, strings.HasPrefix(line, "bench "), "%q", line)
 	}
 	require.Contains(t, text.String(), "TARGET")
-	require.Contains(t, text.String(), "WORKERS")
+	require.Contains(t, text.String(), "MEMBERS")
 
 	var back Results
 	var js bytes.Buffer
@@ -205,7 +207,7 @@ func TestRunPhases(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Options{
-		Orders: 200, Partitions: 2, Runs: 1, MinPhase: 50 * time.Millisecond, WorkersScan: []int{1, 2},
+		Orders: 200, Partitions: 2, Runs: 1, MinPhase: 50 * time.Millisecond, MembersScan: []int{1, 2},
 		RestoreProcesses: 2000, Seed: 7, Phases: []string{"scaling", "restore"},
 	}, io.Discard)
 	require.NoError(t, err)
@@ -325,7 +327,7 @@ func passing() Results {
 		Restore: Restore{Ratio: stat(0.7, 0.9, 0.8), Processes: 1_000_000, HeapBytes: stat(1 << 30),
 			HeapBytesPerProcess: stat(1 << 30 / 1e6)},
 		Memory:  Memory{BytesPerProcess: stat(390, 401, 399)},
-		Scaling: Scaling{Points: []ScalingPoint{{Workers: 1, Ratio: stat(1, 1, 1)}, {Workers: 2, Ratio: stat(1.3, 1.1, 1.25)}}},
+		Scaling: Scaling{Points: []ScalingPoint{{Members: 1, Ratio: stat(1, 1, 1)}, {Members: 2, Ratio: stat(1.3, 1.1, 1.25)}}},
 	}
 }
 
@@ -396,7 +398,7 @@ func TestTargetsNotChecked(t *testing.T) {
 	require.Contains(t, verdict(rs), "NOT CHECKED: GOGC=400")
 
 	require.False(t, m["scaling: >1 core used"].Checked)
-	require.Contains(t, verdict(m["scaling: >1 core used"]), "--workers-scan")
+	require.Contains(t, verdict(m["scaling: >1 core used"]), "--members-scan")
 
 	// Unchecked targets do not fail --strict.
 	require.True(t, Results{Targets: targets(r)}.AllMet())
@@ -442,7 +444,7 @@ func TestWriteText(t *testing.T) {
 	t.Log(out)
 	require.NotContains(t, out, "WARNING", "2s phases")
 	require.Contains(t, out, "3 runs of each measure, every timed phase >= 2.0s")
-	require.Contains(t, out, "WORKERS")
+	require.Contains(t, out, "MEMBERS")
 	require.Contains(t, out, "100,000 (90,000–110,000)")
 	require.Contains(t, out, "1.25 (1.10–1.30)")
 	require.Regexp(t, `throughput +0\.70 \(0\.65–0\.80\) +>= 0\.60 +met`, out)
@@ -524,7 +526,7 @@ func (s *syncBuffer) String() string {
 func TestOptionsValidate(t *testing.T) {
 	for _, o := range []Options{
 		{Orders: -1}, {Partitions: -2}, {LatencyRate: -1}, {MaxPollRecords: -1}, {RestoreProcesses: -1},
-		{Runs: -1}, {MinPhase: -time.Second}, {WorkersScan: []int{0}}, {WorkersScan: []int{1, 1}},
+		{Runs: -1}, {MinPhase: -time.Second}, {MembersScan: []int{0}}, {MembersScan: []int{1, 1}}, {Members: -1},
 		{MinPhase: 2 * time.Second, LatencyDuration: time.Second},
 		{Phases: []string{"restore", "nosuch"}}, {Phases: []string{}}, {Phases: []string{"latency"}},
 	} {
@@ -538,15 +540,16 @@ func TestOptionsValidate(t *testing.T) {
 	require.Equal(t, 200000, o.RestoreProcesses)
 	require.Equal(t, 3, o.Runs)
 	require.Equal(t, 2*time.Second, o.MinPhase)
-	require.Equal(t, []int{1, 2, 4}, o.WorkersScan)
+	require.Equal(t, []int{1, 2, 4}, o.MembersScan)
+	require.Equal(t, runtime.GOMAXPROCS(0), o.Members)
 	require.Equal(t, 5*time.Second, o.LatencyDuration)
 	require.Equal(t, AllPhases, o.Phases)
 	_, err = Options{Phases: []string{"latency"}, LatencyRate: 1000}.withDefaults()
 	require.NoError(t, err, "latency alone runs at a given rate")
 
-	o, err = Options{WorkersScan: []int{}}.withDefaults()
+	o, err = Options{MembersScan: []int{}}.withDefaults()
 	require.NoError(t, err)
-	require.Empty(t, o.WorkersScan, "an empty scan skips the phase")
+	require.Empty(t, o.MembersScan, "an empty scan skips the phase")
 	o, err = Options{MinPhase: 10 * time.Second}.withDefaults()
 	require.NoError(t, err)
 	require.Equal(t, 10*time.Second, o.LatencyDuration, "the default latency duration is at least MinPhase")

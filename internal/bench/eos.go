@@ -25,9 +25,9 @@ type runningProcessor struct {
 	started time.Time
 }
 
-// startProcessor runs a processor of group on names with workers
-// (processor.Config.Workers).
-func (r *runner) startProcessor(ctx context.Context, group string, names topics.Names, workers int) (*runningProcessor, error) {
+// startProcessor runs a processor of group on names with members and
+// workers (processor.Config.Members and Workers).
+func (r *runner) startProcessor(ctx context.Context, group string, names topics.Names, members, workers int) (*runningProcessor, error) {
 	cfg := processor.DefaultConfig()
 	cfg.Brokers = r.brokers
 	cfg.ClientOpts = r.o.ClientOpts
@@ -36,7 +36,7 @@ func (r *runner) startProcessor(ctx context.Context, group string, names topics.
 	cfg.Topics = names
 	cfg.Spec = r.spec()
 	cfg.MaxPollRecords = r.o.MaxPollRecords
-	cfg.Workers = workers
+	cfg.Members, cfg.Workers = members, workers
 	cfg.Logger = r.o.Logger
 	p, err := processor.New(cfg, catering.Definition())
 	if err != nil {
@@ -81,6 +81,40 @@ func (rp *runningProcessor) waitReady(ctx context.Context) error {
 	return nil
 }
 
+// waitSettled waits until group is stable with its members members and
+// every partition assigned: members of one process that join an embedded
+// broker's group one by one rebalance it two or three times in their first
+// second (a real broker's group.initial.rebalance.delay.ms waits for them),
+// and a latency run measures the steady state, not that.
+func (r *runner) waitSettled(ctx context.Context, group string, members int) error {
+	deadline := time.Now().Add(stallTimeout)
+	for {
+		gs, err := r.adm.DescribeGroups(ctx, group)
+		if err == nil {
+			g := gs[group]
+			assigned := 0
+			for _, m := range g.Members {
+				if c, ok := m.Assigned.AsConsumer(); ok {
+					for _, t := range c.Topics {
+						assigned += len(t.Partitions)
+					}
+				}
+			}
+			if g.Err == nil && g.State == "Stable" && len(g.Members) == members && assigned == int(r.o.Partitions) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("group %s did not settle with %d members within %v", group, members, stallTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // accounted is how many input records the processor's committed
 // transactions have dealt with, one way or another.
 func accounted(s *processor.Stats) int64 {
@@ -122,7 +156,7 @@ func waitFor(ctx context.Context, what string, total int64, cur func() int64, ex
 // DLQ topics, so empty state) over the whole throughput input and times it
 // from Run until every record is accounted for. The run's topics are
 // deleted afterwards.
-func (r *runner) eosRun(ctx context.Context, label, profile string, workers int) (EOSRun, error) {
+func (r *runner) eosRun(ctx context.Context, label, profile string, members, workers int) (EOSRun, error) {
 	r.seq++
 	group := fmt.Sprintf("%s-eos%d", r.group, r.seq)
 	names := topics.Names{Events: r.tpIn.topic, Commands: group + "-commands", Changelog: group + "-changelog", DLQ: group + "-dlq"}
@@ -136,7 +170,7 @@ func (r *runner) eosRun(ctx context.Context, label, profile string, workers int)
 	runtime.GC() // every run starts from a collected heap
 	err := r.profiled(profile, func() error {
 		cpu0, cpuOK := processCPU()
-		rp, err := r.startProcessor(ctx, group, names, workers)
+		rp, err := r.startProcessor(ctx, group, names, members, workers)
 		if err != nil {
 			return err
 		}
@@ -164,7 +198,7 @@ func (r *runner) eosRun(ctx context.Context, label, profile string, workers int)
 			time.Sleep(time.Millisecond)
 		}
 		out = EOSRun{
-			Workers: workers, Records: total, Seconds: took.Seconds(), StartupSeconds: readyAt.Seconds(),
+			Members: members, Workers: workers, Records: total, Seconds: took.Seconds(), StartupSeconds: readyAt.Seconds(),
 			EventsPerSec: float64(total) / took.Seconds(),
 			Transactions: st.TxnCommitted.Load(), Applied: st.Applied.Load(),
 			SkippedDuplicate: st.SkippedDuplicate.Load(), SkippedTerminal: st.SkippedTerminal.Load(),

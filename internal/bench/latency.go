@@ -205,12 +205,15 @@ func (r *runner) latency(ctx context.Context) error {
 		r.latOrders += wl.orders
 		run := fmt.Sprintf("%d/%d", i+1, r.o.Runs)
 
-		rp, err := r.startProcessor(ctx, r.group, r.names, 0)
+		rp, err := r.startProcessor(ctx, r.group, r.names, r.o.Members, 0)
 		if err != nil {
 			return err
 		}
 		r.proc = rp
 		if err := rp.waitReady(ctx); err != nil {
+			return err
+		}
+		if err := r.waitSettled(ctx, r.group, r.o.Members); err != nil {
 			return err
 		}
 		runtime.GC() // every run starts from a collected heap

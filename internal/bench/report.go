@@ -26,12 +26,12 @@ func (r Results) WriteText(w io.Writer) error {
 	if r.GC.Default {
 		gc += " (Go's default)"
 	}
-	fmt.Fprintf(w, "catering bench on %s: %d partitions, max poll %d records, seed %d, GOMAXPROCS %d, %s; %d runs of each measure, every timed phase >= %.1fs; %.0fs\n",
-		r.Broker, r.Partitions, r.MaxPollRecords, r.Seed, r.GOMAXPROCS, gc, r.Runs, r.MinPhaseSeconds, r.Seconds)
+	fmt.Fprintf(w, "catering bench on %s: %d partitions, max poll %d records, seed %d, GOMAXPROCS %d, %s; processor with %d %s (--members); %d runs of each measure, every timed phase >= %.1fs; %.0fs\n",
+		r.Broker, r.Partitions, r.MaxPollRecords, r.Seed, r.GOMAXPROCS, gc, r.Members, plural(r.Members, "member", "members"), r.Runs, r.MinPhaseSeconds, r.Seconds)
 	if r.MinPhaseSeconds < 2 {
 		fmt.Fprintf(w, "WARNING: phases as short as %.2fs (--min-phase under 2s): a smoke test, not figures to compare\n", r.MinPhaseSeconds)
 	}
-	if len(r.Phases) < len(AllPhases) {
+	if len(r.Phases) > 0 && len(r.Phases) < len(AllPhases) {
 		fmt.Fprintf(w, "phases: %s only (--phases); the other measures are not taken and their targets not checked\n", strings.Join(r.Phases, ", "))
 	}
 	c := t.Calibration
@@ -99,15 +99,15 @@ func (r Results) WriteText(w io.Writer) error {
 	}
 
 	if len(r.Scaling.Points) > 0 {
-		fmt.Fprintf(w, "\nscaling: EOS throughput by processor.Config.Workers, %d rounds, GOMAXPROCS %d\n", r.Runs, r.GOMAXPROCS)
+		fmt.Fprintf(w, "\nscaling: EOS throughput by processor.Config.Members, one worker each, %d rounds, GOMAXPROCS %d\n", r.Runs, r.GOMAXPROCS)
 		tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-		fmt.Fprintln(tw, "WORKERS\tEV/S: median (min–max)\tRATIO TO 1 WORKER (per round)")
+		fmt.Fprintln(tw, "MEMBERS\tEV/S: median (min–max)\tRATIO TO 1 MEMBER (per round)")
 		for _, p := range r.Scaling.Points {
 			ratio := "-"
 			if len(p.Ratio.Runs) > 0 {
 				ratio = fmtStat(p.Ratio, f2)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", p.Workers, fmtStat(p.EventsPerSec, rate), ratio)
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", p.Members, fmtStat(p.EventsPerSec, rate), ratio)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

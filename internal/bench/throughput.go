@@ -36,7 +36,7 @@ func (r *runner) throughput(ctx context.Context) error {
 	if err := r.ensureCopyRecords(ctx, 3*r.tpIn.events); err != nil {
 		return err
 	}
-	cal, err := r.eosRun(ctx, "EOS calibration", "calibration-eos", 0)
+	cal, err := r.eosRun(ctx, "EOS calibration", "calibration-eos", r.o.Members, 0)
 	if err != nil {
 		return fmt.Errorf("calibration: %w", err)
 	}
@@ -59,7 +59,7 @@ func (r *runner) throughput(ctx context.Context) error {
 
 	for i := range r.o.Runs {
 		run := fmt.Sprintf("%d/%d", i+1, r.o.Runs)
-		e, err := r.eosRunSized(ctx, "EOS throughput "+run, fmt.Sprintf("eos-throughput-%d", i+1), 0, &t.DiscardedShortRuns)
+		e, err := r.eosRunSized(ctx, "EOS throughput "+run, fmt.Sprintf("eos-throughput-%d", i+1), r.o.Members, 0, &t.DiscardedShortRuns)
 		if err != nil {
 			return err
 		}
@@ -90,9 +90,9 @@ func (r *runner) throughput(ctx context.Context) error {
 
 // eosRunSized is eosRun, redone on a larger input while it lasts less than
 // MinPhase; discarded counts the runs thrown away.
-func (r *runner) eosRunSized(ctx context.Context, label, profile string, workers int, discarded *int) (EOSRun, error) {
+func (r *runner) eosRunSized(ctx context.Context, label, profile string, members, workers int, discarded *int) (EOSRun, error) {
 	return sized(ctx, r, label, "EOS input grown to %s events", discarded,
-		func() (EOSRun, error) { return r.eosRun(ctx, label, profile, workers) },
+		func() (EOSRun, error) { return r.eosRun(ctx, label, profile, members, workers) },
 		func(e EOSRun) (int64, float64) { return e.Records, e.Seconds },
 		r.ensureEOSEvents)
 }
@@ -130,12 +130,12 @@ func sized[R any](ctx context.Context, r *runner, label, grownNote string, disca
 	}
 }
 
-// scaling measures the EOS throughput at each WorkersScan value, in Runs
-// rounds that each visit every value once (so that a drift of the machine
-// shows in every point alike), and each point's ratio to the 1-worker run
-// of the same round.
+// scaling measures the EOS throughput at each MembersScan value, with one
+// worker per member, in Runs rounds that each visit every value once (so
+// that a drift of the machine shows in every point alike), and each point's
+// ratio to the 1-member run of the same round.
 func (r *runner) scaling(ctx context.Context) error {
-	scan := r.o.WorkersScan
+	scan := r.o.MembersScan
 	if len(scan) == 0 {
 		return nil
 	}
@@ -147,12 +147,12 @@ func (r *runner) scaling(ctx context.Context) error {
 	s := &r.res.Scaling
 	s.Points = make([]ScalingPoint, len(scan))
 	for j, w := range scan {
-		s.Points[j].Workers = w
+		s.Points[j].Members = w
 	}
 	for i := range r.o.Runs {
 		for j, w := range scan {
-			e, err := r.eosRunSized(ctx, fmt.Sprintf("EOS workers=%d %d/%d", w, i+1, r.o.Runs),
-				fmt.Sprintf("scaling-w%d-%d", w, i+1), w, &s.DiscardedShortRuns)
+			e, err := r.eosRunSized(ctx, fmt.Sprintf("EOS members=%d %d/%d", w, i+1, r.o.Runs),
+				fmt.Sprintf("scaling-m%d-%d", w, i+1), w, 1, &s.DiscardedShortRuns)
 			if err != nil {
 				return err
 			}
@@ -164,7 +164,7 @@ func (r *runner) scaling(ctx context.Context) error {
 		p := &s.Points[j]
 		rates := collect(p.Runs, func(e EOSRun) float64 { return e.EventsPerSec })
 		p.EventsPerSec = summarize(rates)
-		if p.Workers == 1 {
+		if p.Members == 1 {
 			one = rates
 		}
 	}
