@@ -44,6 +44,14 @@ type Definition[S any] struct {
 	// Statuses lists every name Status returns, so that each has a
 	// live_processes series even at zero. nil: pending and terminal.
 	Statuses []string
+	// Summary, when set, says what Status and Process.Terminal say of the
+	// fold of history, without building the state. A restore calls it for
+	// every changelog record, to count the processes by status and to
+	// queue their timers, and leaves the fold to the first event or query
+	// that reads a process. It must agree with them on every history (the
+	// catering definition's is checked against the fold by a property
+	// test). nil: the restore folds every record.
+	Summary func(history []state.Entry) (status string, terminal bool)
 	// Logs names things in the service's logs.
 	Logs Logs
 }
@@ -130,6 +138,9 @@ func (d Definition[S]) withDefaults() (Definition[S], error) {
 	}
 	if d.Logs.Deadline == "" {
 		d.Logs.Deadline = "process reached its deadline"
+	}
+	if d.Summary != nil && d.Status == nil {
+		return d, errors.New("process definition has Summary but no Status: Summary must agree with a Status the definition gives")
 	}
 	if d.Status == nil {
 		d.Statuses = []string{"pending", "terminal"}

@@ -61,3 +61,17 @@ func TestDecodedKeyMustBeRecordKey(t *testing.T) {
 	}
 	require.Equal(t, `process key "other" differs from the record key "k2"`, reason)
 }
+
+// TestSummaryNeedsStatus: a Summary names statuses, so it must come with
+// the Status it agrees with; New says so.
+func TestSummaryNeedsStatus(t *testing.T) {
+	def := counter(func(*kgo.Record) (string, state.Entry, error) { return "", state.Entry{}, nil })
+	def.Summary = func([]state.Entry) (string, bool) { return "pending", false }
+	cfg := processor.DefaultConfig()
+	cfg.Brokers, cfg.InstanceID = []string{"127.0.0.1:9092"}, "a"
+	_, err := processor.New(cfg, def)
+	require.ErrorContains(t, err, "Summary but no Status")
+	def.Status = func(int) string { return "pending" }
+	_, err = processor.New(cfg, def)
+	require.NoError(t, err)
+}

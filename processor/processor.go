@@ -339,7 +339,7 @@ func (m *member[S]) session(ctx context.Context, admin *kgo.Client) error {
 		"transactional_id", m.transactionalID, "static_membership", m.cfg.StaticMembership)
 
 	rst := newRestorer(admin, m.cfg.Topics.Changelog, m.def.Codec, m.manager, m.log)
-	rst.track = &tracking[S]{status: m.def.Status}
+	rst.track = newTracking(m.def, m.manager)
 	adm := kadm.NewClient(admin)
 	td, err := adm.ListTopics(sessCtx, m.cfg.Topics.Events)
 	if err == nil {

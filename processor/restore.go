@@ -39,13 +39,26 @@ type restorer[S any] struct {
 	// does not need them). Built while the records are read, from the
 	// processes as decoded: the store keeps histories packed, and reading
 	// every process back out of it would decode and fold it a second time.
-	track *tracking[S]
+	track *tracking
 }
 
 // tracking is what a session's restore needs to build its status tally
-// (the due queue needs only the manager).
-type tracking[S any] struct {
-	status func(S) string
+// and due queue: what a history's fold says of its status and whether it
+// is terminal (the definition's Summary, or the fold itself).
+type tracking struct {
+	summary func(history []state.Entry) (status string, terminal bool)
+}
+
+// newTracking returns the tracking of def, whose processes m folds.
+func newTracking[S any](def Definition[S], m *state.Manager[S]) *tracking {
+	if def.Summary != nil {
+		return &tracking{summary: def.Summary}
+	}
+	fold := m.Projection().Fold
+	return &tracking{summary: func(h []state.Entry) (string, bool) {
+		s := fold(h)
+		return def.Status(s), m.Terminal(&state.Process[S]{History: h, State: s})
+	}}
 }
 
 type restoreResult[S any] struct {
@@ -77,8 +90,9 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	}
 	// A compacted changelog holds about one record per process; capped
 	// so that a changelog not compacted yet (or one of many tombstones)
-	// does not make a map much larger than its processes need.
-	size := int(min(target-from, 1<<18))
+	// does not make a map much larger than its processes need (at most
+	// 16 MiB of index for a partition).
+	size := int(min(target-from, 1<<20))
 	store := state.NewStoreSized(r.manager.Projection(), size)
 	res := restoreResult[S]{store: store}
 	if r.track != nil {
@@ -145,22 +159,21 @@ func (r *restorer[S]) tracked(res *restoreResult[S], key string, history, old []
 	if t == nil {
 		return
 	}
-	fold := r.manager.Projection().Fold
 	var wasAt state.Stamp
 	wasDue, wasEnded := false, false
 	if old != nil {
-		s := fold(old)
-		res.tally.add(t.status(s), -1)
+		status, terminal := t.summary(old)
+		res.tally.add(status, -1)
 		if history != nil {
-			wasAt, wasEnded, wasDue = r.manager.Due(old, s)
+			wasAt, wasEnded, wasDue = r.manager.DueTerminal(old, terminal)
 		}
 	}
 	if history == nil {
 		return
 	}
-	s := fold(history)
-	res.tally.add(t.status(s), 1)
-	if at, ended, ok := r.manager.Due(history, s); ok && (!wasDue || at != wasAt || ended != wasEnded) {
+	status, terminal := t.summary(history)
+	res.tally.add(status, 1)
+	if at, ended, ok := r.manager.DueTerminal(history, terminal); ok && (!wasDue || at != wasAt || ended != wasEnded) {
 		h := res.due.heapOf(ended)
 		*h = append(*h, dueEntry{at: int64(at), hash: state.KeyHash(key)}) // a heap once the restore ends
 	}
@@ -359,7 +372,7 @@ func LoadPartition[S any](ctx context.Context, cl *kgo.Client, def Definition[S]
 	// The same work as a session's restore, due queue and tally included,
 	// though only the store is returned: the bench times this function as
 	// the restore, so it must not be the cheaper one.
-	r.track = &tracking[S]{status: def.Status}
+	r.track = newTracking(def, m)
 	res, err := r.restore(ctx, p)
 	if err != nil {
 		return nil, err

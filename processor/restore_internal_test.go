@@ -60,9 +60,30 @@ func TestRestoreTracksDueAndTally(t *testing.T) {
 	}
 	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
 
+	for _, summarized := range []bool{false, true} {
+		t.Run(fmt.Sprintf("summary=%v", summarized), func(t *testing.T) {
+			def := Definition[state.Order]{Process: state.Catering(), Status: status,
+				Decode: func(*kgo.Record) (string, state.Entry, error) { return "", state.Entry{}, nil }}
+			if summarized {
+				def.Summary = func(h []state.Entry) (string, bool) {
+					st := state.StatusOf(h)
+					return st.String(), st != state.Pending
+				}
+			}
+			def, err := def.withDefaults()
+			require.NoError(t, err)
+			checkRestoreTracks(t, cl, m, def, limits, recs)
+		})
+	}
+}
+
+// checkRestoreTracks restores partition 0 of "cl" with def's tracking and
+// compares the tally and due queue with the ones built from the store.
+func checkRestoreTracks(t *testing.T, cl *kgo.Client, m *state.Manager[state.Order], def Definition[state.Order], limits state.Limits, recs []*kgo.Record) {
+	status := def.Status
 	r := newRestorer(cl, "cl", ProcessRecord, m, nil)
-	r.track = &tracking[state.Order]{status: status}
-	res, err := r.restore(ctx, 0)
+	r.track = newTracking(def, m)
+	res, err := r.restore(context.Background(), 0)
 	require.NoError(t, err)
 	require.EqualValues(t, len(recs), res.records)
 

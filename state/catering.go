@@ -162,6 +162,23 @@ func foldOrder(history []Entry) Order {
 	return o
 }
 
+// StatusOf is the status of the fold of history (foldOrder(history).Status)
+// without the menus: the decision entries alone set it, the last one
+// winning. A restore counts and schedules every process by it
+// (TestStatusOfEqualsFold).
+func StatusOf(history []Entry) Status {
+	st := Pending
+	for i := range history {
+		switch history[i].Type {
+		case ConfirmOrderIssued:
+			st = Confirmed
+		case MatchExpired:
+			st = Expired
+		}
+	}
+	return st
+}
+
 // commandNamespace is the fixed UUID namespace of ConfirmOrder command ids.
 // It is part of the wire contract: changing it changes every command id.
 var commandNamespace = uuid.MustParse("6f2b8c0e-3a6d-5b9e-8f41-6c1f0e2a9d57")

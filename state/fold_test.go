@@ -31,6 +31,23 @@ func TestFoldOrderEqualsHandlers(t *testing.T) {
 		want, got := p.FoldHandlers(h), p.Fold(h)
 		require.Equal(t, want, got)
 		require.Equal(t, len(got.Menus), cap(got.Menus), "no spare capacity kept in a restored process")
+		require.Equal(t, want.Status, state.StatusOf(h), "StatusOf is the fold's status")
+	})
+}
+
+// TestStatusOfEqualsFold: StatusOf gives the status of the handlers' fold
+// for histories as processes make them (events, then at most one decision
+// at the end) and for any mix of entry types, decisions in the middle
+// and several decisions included.
+func TestStatusOfEqualsFold(t *testing.T) {
+	p := state.Catering().Projection
+	types := []string{state.CustomerConfirmedMenu, state.CatererConfirmedMenu, state.CatererDeclinedMenu,
+		state.ConfirmOrderIssued, state.MatchExpired, "SomethingElse", "ConfirmOrderIssuedX", ""}
+	rapid.Check(t, func(t *rapid.T) {
+		h := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) state.Entry {
+			return state.Entry{ID: "e", Type: rapid.SampledFrom(types).Draw(t, "type"), Ref: rapid.SampledFrom([]string{"", "m1", "m2"}).Draw(t, "menu")}
+		}), 0, 20).Draw(t, "history")
+		require.Equal(t, p.FoldHandlers(h).Status, state.StatusOf(h))
 	})
 }
 

@@ -333,10 +333,16 @@ func (m *Manager[S]) Ended(p *Process[S]) (time.Time, bool) {
 // Due takes the parts, so that a restore asks it of histories it holds
 // only for a moment.
 func (m *Manager[S]) Due(history []Entry, s S) (at Stamp, ended, ok bool) {
+	return m.DueTerminal(history, m.def.Terminal(s))
+}
+
+// DueTerminal is Due for a process whose terminal state is known without
+// its fold (see processor.Definition.Summary).
+func (m *Manager[S]) DueTerminal(history []Entry, terminal bool) (at Stamp, ended, ok bool) {
 	if len(history) == 0 {
 		return 0, false, false
 	}
-	if m.def.Terminal(s) {
+	if terminal {
 		return history[len(history)-1].At.add(m.limits.Retention), true, true
 	}
 	return history[0].At.add(m.limits.Timeout), false, true

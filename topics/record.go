@@ -365,7 +365,13 @@ func DecodeProcessView(key, value []byte, dst []state.Entry) (string, []state.En
 		if !ok || len(id) == 0 || len(typ) == 0 {
 			return false
 		}
-		dst = append(dst, state.Entry{ID: view(id), Type: view(typ), Ref: view(menu), At: stamp})
+		// The process's own types as their constants: a fold compares the
+		// type of every entry, and the same string compares at once.
+		t, known := knownType(typ)
+		if !known {
+			t = view(typ)
+		}
+		dst = append(dst, state.Entry{ID: view(id), Type: t, Ref: view(menu), At: stamp})
 		return true
 	})
 	if ok && len(dst) > start && string(orderID) == string(key) {

@@ -111,11 +111,13 @@ func cpuMeasuredRestore(rs []RestoreRun, raw []RawReadRun, df []DecodeFoldRun) b
 	return true
 }
 
-// decodeFoldRun decodes and folds every changelog record with the
-// processor's own codec and manager, on GOMAXPROCS goroutines, dropping the
-// processes, pass after pass until MinPhase: the work a restore cannot skip
-// (every record is read and checked, and every process is folded to know
-// when it is due), without the fetch, the store or a growing live heap.
+// decodeFoldRun decodes every changelog record with the processor's own
+// codec and finds its status and timer as the restore does (the
+// definition's Summary, or the fold), on GOMAXPROCS goroutines, dropping
+// the processes, pass after pass until MinPhase: the work a restore cannot
+// skip (every record is read and checked, and every process's fold is
+// asked when it is due), without the fetch, the store or a growing live
+// heap.
 // The records are read into memory first, outside the clock, and live only
 // for this run, so that the restore and raw-read runs do not mark them.
 func (r *runner) decodeFoldRun(ctx context.Context, label string) (DecodeFoldRun, error) {
@@ -131,7 +133,16 @@ func (r *runner) decodeFoldRun(ctx context.Context, label string) (DecodeFoldRun
 	}
 	codec := def.Codec
 	view, _ := codec.(processor.ViewCodec)
-	fold := m.Projection().Fold
+	// What the restore does with each record: its status and timer from
+	// the definition's Summary (the fold when it has none).
+	summary := def.Summary
+	if summary == nil {
+		fold := m.Projection().Fold
+		summary = func(h []state.Entry) (string, bool) {
+			s := fold(h)
+			return def.Status(s), m.Terminal(&state.Process[state.Order]{History: h, State: s})
+		}
+	}
 	var pos atomic.Int64
 	bar := r.prog.phase(label, 0, "records", pos.Load)
 	figures := ""
@@ -168,7 +179,8 @@ func (r *runner) decodeFoldRun(ctx context.Context, label string) (DecodeFoldRun
 						errs[w] = fmt.Errorf("offset %d: %w", rec.Offset, err)
 						return
 					}
-					if _, _, ok := m.Due(history, fold(history)); !ok {
+					_, terminal := summary(history)
+					if _, _, ok := m.DueTerminal(history, terminal); !ok {
 						errs[w] = fmt.Errorf("offset %d: no process", rec.Offset)
 						return
 					}

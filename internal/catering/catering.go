@@ -27,6 +27,10 @@ func Definition() processor.Definition[state.Order] {
 		Statuses: []string{
 			state.Pending.String(), state.Confirmed.String(), state.Expired.String(),
 		},
+		Summary: func(h []state.Entry) (string, bool) {
+			st := state.StatusOf(h)
+			return st.String(), st != state.Pending
+		},
 		Logs: processor.Logs{Key: "order_id", Deadline: "process expired without a match"},
 	}
 }
