@@ -346,6 +346,10 @@ type EOSRun struct {
 	DeadLettered     int64   `json:"dead_lettered"`
 	CommandsIssued   int64   `json:"commands_issued"`
 	CommandsExpected int64   `json:"commands_expected"` // by the state model
+	// Aborted and SessionRestarts explain a slow run: transactions that
+	// aborted (a rebalance as the members join, say) and sessions rebuilt.
+	Aborted         int64 `json:"aborted"`
+	SessionRestarts int64 `json:"session_restarts"`
 	// CPUSeconds is this process's CPU time (user and system) over the run:
 	// the embedded broker's included, a real broker's not. 0: not measured.
 	CPUSeconds float64 `json:"cpu_seconds"`

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/catering-match/catering-match/state"
+	"github.com/catering-match/catering-match/topics"
 )
 
 // A small run on the embedded broker: every figure is populated and
@@ -553,4 +556,22 @@ func TestOptionsValidate(t *testing.T) {
 	o, err = Options{MinPhase: 10 * time.Second}.withDefaults()
 	require.NoError(t, err)
 	require.Equal(t, 10*time.Second, o.LatencyDuration, "the default latency duration is at least MinPhase")
+}
+
+// TestCausationID: the probe's shortcut finds what the decoder finds, and
+// leaves escaped ids to it.
+func TestCausationID(t *testing.T) {
+	for _, cause := range []string{"0b6c5f5e-6b1e-4c55-9a52-8f1f3c1e2b7a", "", "e1", `q"x`, `a\b`, "é"} {
+		v := topics.EncodeConfirmOrder(state.CommandID("42"), "42", "m", cause, 0)
+		id, ok := causationID(v)
+		c, err := topics.DecodeConfirmOrder(v)
+		require.NoError(t, err)
+		if ok {
+			require.Equal(t, c.CausationID, string(id), "%s", v)
+		} else {
+			require.True(t, strings.ContainsAny(cause, `"\`), "only an escaped id is left to the decoder: %s", v)
+		}
+	}
+	_, ok := causationID([]byte(`{"command_id":"x"}`))
+	require.False(t, ok)
 }

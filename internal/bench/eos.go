@@ -204,12 +204,17 @@ func (r *runner) eosRun(ctx context.Context, label, profile string, members, wor
 			SkippedDuplicate: st.SkippedDuplicate.Load(), SkippedTerminal: st.SkippedTerminal.Load(),
 			SkippedOtherType: st.SkippedOtherType.Load(), DeadLettered: st.DeadLettered.Load(),
 			CommandsIssued: st.CommandsIssued.Load(), CommandsExpected: expected,
+			Aborted: st.TxnAborted.Load(), SessionRestarts: st.SessionRestarts.Load(),
 		}
 		if cpuOK {
 			out.CPUSeconds = (cpu1 - cpu0).Seconds()
 		}
-		bar.end(fmt.Sprintf("%s ev/s, startup %.2fs, %d txns, %d/%d commands", count(out.EventsPerSec), out.StartupSeconds,
-			out.Transactions, out.CommandsIssued, out.CommandsExpected))
+		restarts := ""
+		if out.Aborted > 0 || out.SessionRestarts > 0 {
+			restarts = fmt.Sprintf(", %d aborted, %d session restarts", out.Aborted, out.SessionRestarts)
+		}
+		bar.end(fmt.Sprintf("%s ev/s, startup %.2fs, %d txns, %d/%d commands%s", count(out.EventsPerSec), out.StartupSeconds,
+			out.Transactions, out.CommandsIssued, out.CommandsExpected, restarts))
 		return rp.stop()
 	})
 	if err != nil {
