@@ -120,7 +120,7 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 				var had bool
 				old, had = store.Unload(bytesView(rec.Key), old[:0])
 				if had {
-					r.tracked(&res, "", nil, old)
+					r.tracked(&res, 0, nil, old)
 				}
 				continue
 			}
@@ -133,12 +133,13 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			if err != nil {
 				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
+			hash := state.KeyHash(key)
 			var had bool
-			old, had = store.Load(key, history, old[:0])
+			old, had = store.LoadHashed(key, hash, history, old[:0])
 			if !had {
 				old = nil
 			}
-			r.tracked(&res, key, history, old)
+			r.tracked(&res, hash, history, old)
 		}
 		offset = max(offset, next)
 	}
@@ -150,11 +151,12 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	return res, nil
 }
 
-// tracked counts the history just loaded for key (nil: a tombstone) into
-// the restore's tally and due queue, and takes out old, the history it
-// replaced (nil: none). A replaced process's due entry stays in the queue
-// when it differs; the tick discards such stale entries (see dueQueue).
-func (r *restorer[S]) tracked(res *restoreResult[S], key string, history, old []state.Entry) {
+// tracked counts the history just loaded for the key of hash (nil: a
+// tombstone) into the restore's tally and due queue, and takes out old,
+// the history it replaced (nil: none). A replaced process's due entry stays
+// in the queue when it differs; the tick discards such stale entries (see
+// dueQueue).
+func (r *restorer[S]) tracked(res *restoreResult[S], hash uint64, history, old []state.Entry) {
 	t := r.track
 	if t == nil {
 		return
@@ -175,7 +177,7 @@ func (r *restorer[S]) tracked(res *restoreResult[S], key string, history, old []
 	res.tally.add(status, 1)
 	if at, ended, ok := r.manager.DueTerminal(history, terminal); ok && (!wasDue || at != wasAt || ended != wasEnded) {
 		h := res.due.heapOf(ended)
-		*h = append(*h, dueEntry{at: int64(at), hash: state.KeyHash(key)}) // a heap once the restore ends
+		*h = append(*h, dueEntry{at: int64(at), hash: hash}) // a heap once the restore ends
 	}
 }
 

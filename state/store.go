@@ -109,8 +109,13 @@ func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
 // strings are views of the store's bytes (see KeysByHash), so a restore
 // that takes the replaced process out of its counts decodes nothing twice.
 func (s *Store[S]) Load(key string, history, old []Entry) (replaced []Entry, had bool) {
-	h := KeyHash(key)
-	return s.shards[shardOfHash(h)].load(key, h, history, old)
+	return s.LoadHashed(key, KeyHash(key), history, old)
+}
+
+// LoadHashed is Load for a caller that has KeyHash(key) already (a
+// restore files the key's timer under it too).
+func (s *Store[S]) LoadHashed(key string, hash uint64, history, old []Entry) (replaced []Entry, had bool) {
+	return s.shards[shardOfHash(hash)].load(key, hash, history, old)
 }
 
 // Unload removes key's committed process directly, bypassing staging: a
