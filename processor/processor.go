@@ -274,6 +274,7 @@ func (p *Processor[S]) clientOpts() []kgo.Opt {
 
 // session runs one transactional group session until ctx ends or an error.
 func (m *member[S]) session(ctx context.Context, admin *kgo.Client) error {
+	m.closed.Store(false)
 	m.parts = map[int32]*partition[S]{}
 	m.restored = make(chan restoreDone[S], 64)
 	m.heldBack = nil
@@ -438,7 +439,6 @@ func (m *member[S]) shutdown(sess *kgo.GroupTransactSession, admin *kgo.Client) 
 	// the member makes those leave the group explicitly, every closeStuck.
 	// (Not itself, nor a member still closing: a member removed while its
 	// JoinGroup waits may never get an answer.)
-	m.closed.Store(false)
 	closed := make(chan struct{})
 	go func() {
 		sess.Close()
