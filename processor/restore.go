@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -99,11 +100,16 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 		res.due = &dueQueue{deadlines: make(dueHeap, 0, size)}
 	}
 	// Each record is decoded into views of its fetched bytes where the
-	// codec can (ViewCodec), folded for its timer and status, and copied
-	// into the store's packed bytes: nothing is allocated per record that
-	// outlives it, and nothing is decoded twice.
+	// codec can (ViewCodec) and appended to the store's chunks; its status
+	// and timer are noted from the definition's Summary. The loader then
+	// keeps the newest record of every key and builds the index in order
+	// (state.Loader): nothing is allocated per record that outlives the
+	// restore, nothing is decoded twice, and a store of millions of
+	// processes is not built by random inserts.
 	view, _ := r.codec.(ViewCodec)
-	var history, old []state.Entry
+	ld := store.NewLoader(size)
+	var history []state.Entry
+	var statuses []string // by the index a LoadInfo carries
 	var at leader
 	offset := from
 	for offset < target {
@@ -117,11 +123,8 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			}
 			res.records++
 			if rec.Value == nil { // tombstone: the process was forgotten
-				var had bool
-				old, had = store.Unload(bytesView(rec.Key), old[:0])
-				if had {
-					r.tracked(&res, 0, nil, old)
-				}
+				key := bytesView(rec.Key)
+				ld.Remove(key, state.KeyHash(key))
 				continue
 			}
 			var key string
@@ -133,16 +136,24 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			if err != nil {
 				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
-			hash := state.KeyHash(key)
-			var had bool
-			old, had = store.LoadHashed(key, hash, history, old[:0])
-			if !had {
-				old = nil
+			var info state.LoadInfo
+			if r.track != nil {
+				info, statuses = r.note(history, statuses)
 			}
-			r.tracked(&res, hash, history, old)
+			ld.Add(key, state.KeyHash(key), history, info)
 		}
 		offset = max(offset, next)
 	}
+	ld.Finish(func(hash uint64, info state.LoadInfo) {
+		if r.track == nil {
+			return
+		}
+		res.tally.add(statuses[info.Meta>>2], 1)
+		if info.Meta&metaDue != 0 {
+			h := res.due.heapOf(info.Meta&metaEnded != 0)
+			*h = append(*h, dueEntry{at: info.At, hash: hash}) // a heap once the restore ends
+		}
+	})
 	if res.due != nil {
 		res.due.deadlines.init()
 		res.due.ends.init()
@@ -151,34 +162,30 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	return res, nil
 }
 
-// tracked counts the history just loaded for the key of hash (nil: a
-// tombstone) into the restore's tally and due queue, and takes out old,
-// the history it replaced (nil: none). A replaced process's due entry stays
-// in the queue when it differs; the tick discards such stale entries (see
-// dueQueue).
-func (r *restorer[S]) tracked(res *restoreResult[S], hash uint64, history, old []state.Entry) {
-	t := r.track
-	if t == nil {
-		return
+// The bits of a restore's state.LoadInfo.Meta below the status index.
+const (
+	metaDue   = 1 << 0 // At is the process's next due time
+	metaEnded = 1 << 1 // ... the end of its retention, not its deadline
+)
+
+// note is what a restore keeps of a record until the loader has found the
+// newest of its key: its status (an index in statuses, which it may grow)
+// and its next due time.
+func (r *restorer[S]) note(history []state.Entry, statuses []string) (state.LoadInfo, []string) {
+	status, terminal := r.track.summary(history)
+	i := slices.Index(statuses, status)
+	if i < 0 {
+		i = len(statuses)
+		statuses = append(statuses, status)
 	}
-	var wasAt state.Stamp
-	wasDue, wasEnded := false, false
-	if old != nil {
-		status, terminal := t.summary(old)
-		res.tally.add(status, -1)
-		if history != nil {
-			wasAt, wasEnded, wasDue = r.manager.DueTerminal(old, terminal)
+	info := state.LoadInfo{Meta: uint32(i) << 2}
+	if at, ended, ok := r.manager.DueTerminal(history, terminal); ok {
+		info.At, info.Meta = int64(at), info.Meta|metaDue
+		if ended {
+			info.Meta |= metaEnded
 		}
 	}
-	if history == nil {
-		return
-	}
-	status, terminal := t.summary(history)
-	res.tally.add(status, 1)
-	if at, ended, ok := r.manager.DueTerminal(history, terminal); ok && (!wasDue || at != wasAt || ended != wasEnded) {
-		h := res.due.heapOf(ended)
-		*h = append(*h, dueEntry{at: int64(at), hash: hash}) // a heap once the restore ends
-	}
+	return info, statuses
 }
 
 // bytesView is b as a string without a copy, for a lookup that keeps

@@ -9,8 +9,8 @@ import (
 )
 
 // packed holds the committed histories of one shard as bytes, in chunks
-// that hold no pointers, and finds them through a map that holds no
-// pointers either (a key's hash to where its record is). So however many
+// that hold no pointers, and finds them through an index that holds no
+// pointers either (a key's hash to where its record is; see index). So however many
 // processes a shard holds, the garbage collector marks a few hundred chunk
 // objects for it instead of several objects per process: with a million
 // live processes the marking of every GC cycle took one of two cores for
@@ -34,7 +34,7 @@ import (
 // records out of the emptiest chunks (compaction), a couple of chunks per
 // commit so that no commit pays for all of them.
 type packed struct {
-	index  map[uint64]ref // maphash of a key: where its record is
+	index  index          // a key's hash (KeyHash): where its record is
 	clash  map[string]ref // keys whose hash a key in index already has
 	chunks [][]byte       // nil: free
 	live   []int          // live bytes per chunk
@@ -65,11 +65,11 @@ const (
 )
 
 func newPacked(n int) packed {
-	return packed{index: make(map[uint64]ref, n), tail: -1, typeOf: map[string]byte{}, mask: ^uint64(0), size: chunkSize}
+	return packed{index: newIndex(n), tail: -1, typeOf: map[string]byte{}, mask: ^uint64(0), size: chunkSize}
 }
 
 // Len is the number of keys held.
-func (p *packed) Len() int { return len(p.index) + len(p.clash) }
+func (p *packed) Len() int { return p.index.Len() + len(p.clash) }
 
 // find returns where key's record is.
 func (p *packed) find(key string) (ref, bool) {
@@ -86,7 +86,7 @@ func (p *packed) lookup(key string, h uint64) (r ref, had, taken bool) {
 			return r, true, true
 		}
 	}
-	r, taken = p.index[h&p.mask]
+	r, taken = p.index.get(h & p.mask)
 	if taken && string(recordKey(p.at(r))) == key {
 		return r, true, true
 	}
@@ -124,7 +124,7 @@ func (p *packed) replace(key string, h uint64, history []Entry, old ref, had, ta
 			// which may be a view of a record: store a copy.
 			p.clash[strings.Clone(key)] = r
 		} else {
-			p.index[h&p.mask] = r
+			p.index.set(h&p.mask, r)
 		}
 		return
 	}
@@ -135,7 +135,7 @@ func (p *packed) replace(key string, h uint64, history []Entry, old ref, had, ta
 		p.clash[strings.Clone(key)] = r // key may be a view of a record
 		return
 	}
-	p.index[h&p.mask] = r
+	p.index.set(h&p.mask, r)
 }
 
 // delete removes key's record, if it has one.
@@ -152,7 +152,7 @@ func (p *packed) remove(key string, h uint64, r ref) {
 	if _, inClash := p.clash[key]; inClash {
 		delete(p.clash, key)
 	} else {
-		delete(p.index, h&p.mask)
+		p.index.del(h & p.mask)
 	}
 }
 
@@ -341,7 +341,7 @@ func view(b []byte) string {
 // records (see historyView).
 func (p *packed) keysByHash(h uint64) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		if r, ok := p.index[h&p.mask]; ok {
+		if r, ok := p.index.get(h & p.mask); ok {
 			if k := recordKey(p.at(r)); KeyHashBytes(k) == h && !yield(view(k)) {
 				return
 			}
@@ -358,7 +358,7 @@ func (p *packed) keysByHash(h uint64) iter.Seq[string] {
 // where its record is.
 func (p *packed) all() iter.Seq2[[]byte, ref] {
 	return func(yield func([]byte, ref) bool) {
-		for _, r := range p.index {
+		for _, r := range p.index.all {
 			if !yield(recordKey(p.at(r)), r) {
 				return
 			}
@@ -410,7 +410,7 @@ func (p *packed) holds(key []byte, r ref) bool {
 	if cr, ok := p.clash[string(key)]; ok {
 		return cr == r
 	}
-	ir, ok := p.index[KeyHashBytes(key)&p.mask]
+	ir, ok := p.index.get(KeyHashBytes(key) & p.mask)
 	return ok && ir == r // not ir == r alone: a missing hash reads as ref 0, chunk 0's first record
 }
 
@@ -434,7 +434,7 @@ func (p *packed) relocate(key []byte, rec []byte) {
 	if _, inClash := p.clash[string(key)]; inClash {
 		p.clash[string(key)] = nr
 	} else {
-		p.index[KeyHashBytes(key)&p.mask] = nr
+		p.index.set(KeyHashBytes(key)&p.mask, nr)
 	}
 }
 

@@ -276,3 +276,84 @@ func verifyPacked(t require.TestingT, s *Store[Order]) {
 		}
 	}
 }
+
+// TestLoaderEqualsLoad: a Loader fed a changelog (records and tombstones,
+// keys written several times, keys whose hashes clash) leaves the store
+// that Load and Unload leave, record by record, and gives back the info of
+// exactly the newest record of every key that stands.
+func TestLoaderEqualsLoad(t *testing.T) {
+	proj := Catering().Projection
+	rapid.Check(t, func(t *rapid.T) {
+		bits := uint(rapid.SampledFrom([]int{1, 2, 4, 64}).Draw(t, "hash bits"))
+		size := rapid.SampledFrom([]int{256, 1024, 4096}).Draw(t, "chunk")
+		want, got := NewStore(proj), NewStore(proj)
+		narrow(want, size, bits)
+		narrow(got, size, bits)
+		names := []string{"", "a", "b", "order-1", "ü", strings.Repeat("k", 300)}
+		for i := range 30 {
+			names = append(names, fmt.Sprintf("k%02d", i))
+		}
+		ld := got.NewLoader(rapid.IntRange(0, 300).Draw(t, "size hint"))
+		newest := map[string]LoadInfo{}
+		for i := range rapid.IntRange(0, 200).Draw(t, "records") {
+			k := rapid.SampledFrom(names).Draw(t, "key")
+			if rapid.IntRange(0, 5).Draw(t, "tombstone") == 0 {
+				want.Unload(k, nil)
+				ld.Remove(k, KeyHash(k))
+				delete(newest, k)
+				continue
+			}
+			h := []Entry{{Type: CustomerConfirmedMenu, ID: fmt.Sprintf("e%d", i), Ref: "m", At: Stamp(i)}}
+			info := LoadInfo{At: int64(i), Meta: uint32(i % 7)}
+			want.Load(k, h, nil)
+			ld.Add(k, KeyHash(k), h, info)
+			newest[k] = info
+		}
+		kept := map[LoadInfo]bool{}
+		ld.Finish(func(hash uint64, info LoadInfo) {
+			require.False(t, kept[info], "info %+v given twice", info)
+			var key string
+			for k, i := range newest {
+				if i == info {
+					key = k
+				}
+			}
+			require.Equal(t, KeyHash(key), hash, "the hash given with %+v", info)
+			kept[info] = true
+		})
+		wantKept := map[LoadInfo]bool{}
+		for _, info := range newest {
+			wantKept[info] = true
+		}
+		require.Equal(t, wantKept, kept, "Finish gives the newest record of every key that stands")
+		require.Equal(t, want.Len(), got.Len())
+		all := func(s *Store[Order]) map[string][]Entry {
+			out := map[string][]Entry{}
+			for k, p := range s.All() {
+				out[k] = normal(p.History)
+			}
+			return out
+		}
+		require.Equal(t, all(want), all(got))
+		for _, k := range names {
+			require.Equal(t, want.Get(k) == nil, got.Get(k) == nil, "key %q", k)
+		}
+		verifyPacked(t, got)
+		for i := range got.shards {
+			pk := &got.shards[i].packed
+			live := 0
+			for c, b := range pk.chunks {
+				if b != nil {
+					live += pk.live[c]
+				}
+			}
+			require.Equal(t, pk.liveBytes, live, "shard %d live bytes", i)
+		}
+		// The loaded store works as any other: a commit on top of it.
+		for _, k := range names[:5] {
+			got.Put(k, &Process[Order]{History: []Entry{{Type: MatchExpired, ID: "x"}}})
+		}
+		got.Commit()
+		verifyPacked(t, got)
+	})
+}

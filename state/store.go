@@ -102,24 +102,19 @@ func (s *Store[S]) Put(key string, p *Process[S]) { s.shard(key).Put(key, p) }
 // Delete stages the removal of key.
 func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
 
-// Load sets key's committed history directly, bypassing staging: for a
-// restore from the changelog. The history's strings, and key, may be views
-// of a buffer the caller reuses: the store copies what it keeps. If key
-// had a history, Load appends it to old and returns it with had set; its
-// strings are views of the store's bytes (see KeysByHash), so a restore
-// that takes the replaced process out of its counts decodes nothing twice.
+// Load sets key's committed history directly, bypassing staging. The
+// history's strings, and key, may be views of a buffer the caller reuses:
+// the store copies what it keeps. If key had a history, Load appends it to
+// old and returns it with had set; its strings are views of the store's
+// bytes (see KeysByHash). A restore loads a whole changelog with a Loader
+// instead, which does not look each key up as it comes.
 func (s *Store[S]) Load(key string, history, old []Entry) (replaced []Entry, had bool) {
-	return s.LoadHashed(key, KeyHash(key), history, old)
+	h := KeyHash(key)
+	return s.shards[shardOfHash(h)].load(key, h, history, old)
 }
 
-// LoadHashed is Load for a caller that has KeyHash(key) already (a
-// restore files the key's timer under it too).
-func (s *Store[S]) LoadHashed(key string, hash uint64, history, old []Entry) (replaced []Entry, had bool) {
-	return s.shards[shardOfHash(hash)].load(key, hash, history, old)
-}
-
-// Unload removes key's committed process directly, bypassing staging: a
-// restore's tombstone. It returns the history removed as Load does.
+// Unload removes key's committed process directly, bypassing staging, as
+// a tombstone does. It returns the history removed as Load does.
 func (s *Store[S]) Unload(key string, old []Entry) (removed []Entry, had bool) {
 	return s.shard(key).Unload(key, old)
 }
