@@ -146,7 +146,7 @@ func fill(n int, parts int32) map[int32]*state.Store[state.Order] {
 				state.Entry{ID: "k-" + key, Type: state.CatererConfirmedMenu, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))},
 				state.Entry{ID: state.CommandID(key), Type: state.ConfirmOrderIssued, Ref: "menu-a", At: state.StampOf(at.Add(time.Second))})
 		}
-		stores[topics.PartitionFor(key, parts)].Load(key, h, nil)
+		stores[topics.PartitionFor(key, parts)].Load(key, h)
 	}
 	return stores
 }

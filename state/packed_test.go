@@ -111,26 +111,10 @@ func TestPackedStoreAgainstModel(t *testing.T) {
 					staged[k] = nil
 				case 2:
 					h := history.Draw(t, "loaded")
-					// A restore passes views of a buffer it reuses.
-					buf := []Entry{{ID: "stale"}}
-					replaced, had := s.Load(k, h, buf[:1])
-					if prev, ok := model[k]; ok {
-						require.True(t, had, "Load of %q replaced a process", k)
-						require.Equal(t, Entry{ID: "stale"}, replaced[0], "Load appends to old")
-						require.Equal(t, normal(prev), normal(replaced[1:]))
-					} else {
-						require.False(t, had, "Load of %q replaced nothing", k)
-						require.Len(t, replaced, 1)
-					}
+					s.Load(k, h)
 					model[k] = h
 				case 3:
-					removed, had := s.Unload(k, nil)
-					if prev, ok := model[k]; ok {
-						require.True(t, had, "Unload of %q removed a process", k)
-						require.Equal(t, normal(prev), normal(removed))
-					} else {
-						require.False(t, had, "Unload of %q removed nothing", k)
-					}
+					s.Unload(k)
 					delete(model, k)
 				default:
 					h := history.Draw(t, "history")
@@ -298,14 +282,14 @@ func TestLoaderEqualsLoad(t *testing.T) {
 		for i := range rapid.IntRange(0, 200).Draw(t, "records") {
 			k := rapid.SampledFrom(names).Draw(t, "key")
 			if rapid.IntRange(0, 5).Draw(t, "tombstone") == 0 {
-				want.Unload(k, nil)
+				want.Unload(k)
 				ld.Remove(k, KeyHash(k))
 				delete(newest, k)
 				continue
 			}
 			h := []Entry{{Type: CustomerConfirmedMenu, ID: fmt.Sprintf("e%d", i), Ref: "m", At: Stamp(i)}}
 			info := LoadInfo{At: int64(i), Meta: uint32(i % 7)}
-			want.Load(k, h, nil)
+			want.Load(k, h)
 			ld.Add(k, KeyHash(k), h, info)
 			newest[k] = info
 		}

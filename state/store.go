@@ -104,20 +104,13 @@ func (s *Store[S]) Delete(key string) { s.shard(key).Delete(key) }
 
 // Load sets key's committed history directly, bypassing staging. The
 // history's strings, and key, may be views of a buffer the caller reuses:
-// the store copies what it keeps. If key had a history, Load appends it to
-// old and returns it with had set; its strings are views of the store's
-// bytes (see KeysByHash). A restore loads a whole changelog with a Loader
-// instead, which does not look each key up as it comes.
-func (s *Store[S]) Load(key string, history, old []Entry) (replaced []Entry, had bool) {
-	h := KeyHash(key)
-	return s.shards[shardOfHash(h)].load(key, h, history, old)
-}
+// the store copies what it keeps. A restore loads a whole changelog with a
+// Loader instead, which does not look each key up as it comes.
+func (s *Store[S]) Load(key string, history []Entry) { s.shard(key).Load(key, history) }
 
 // Unload removes key's committed process directly, bypassing staging, as
-// a tombstone does. It returns the history removed as Load does.
-func (s *Store[S]) Unload(key string, old []Entry) (removed []Entry, had bool) {
-	return s.shard(key).Unload(key, old)
-}
+// a tombstone does.
+func (s *Store[S]) Unload(key string) { s.shard(key).Unload(key) }
 
 // Staged yields each staged change: the process, or nil for a deletion.
 // A staged key is the string given to Put, which may be a view of a larger
@@ -217,32 +210,17 @@ func (s *Shard[S]) Put(key string, p *Process[S]) { s.staged[key] = p }
 func (s *Shard[S]) Delete(key string) { s.staged[key] = nil }
 
 // Load is Store.Load for a key of this shard.
-func (s *Shard[S]) Load(key string, history, old []Entry) (replaced []Entry, had bool) {
-	return s.load(key, KeyHash(key), history, old)
-}
-
-func (s *Shard[S]) load(key string, h uint64, history, old []Entry) (replaced []Entry, had bool) {
-	if len(s.read) > 0 {
-		delete(s.read, key)
-	}
+func (s *Shard[S]) Load(key string, history []Entry) {
+	delete(s.read, key)
+	h := KeyHash(key)
 	r, had, taken := s.packed.lookup(key, h)
-	if had {
-		old = s.packed.historyView(r, old)
-	}
 	s.packed.replace(key, h, history, r, had, taken)
-	return old, had
 }
 
 // Unload is Store.Unload for a key of this shard.
-func (s *Shard[S]) Unload(key string, old []Entry) (removed []Entry, had bool) {
+func (s *Shard[S]) Unload(key string) {
 	delete(s.read, key)
-	r, had := s.packed.find(key)
-	if !had {
-		return old, false
-	}
-	old = s.packed.historyView(r, old)
 	s.packed.delete(key)
-	return old, true
 }
 
 // Staged yields each staged change of the shard (see Store.Staged).

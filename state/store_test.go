@@ -114,8 +114,7 @@ func TestStoreDelete(t *testing.T) {
 func TestStoreLoad(t *testing.T) {
 	s := state.NewStore(state.Catering().Projection)
 	p1, p2 := proc("e1"), proc("e2")
-	_, had := s.Load("k", p1.History, nil)
-	require.False(t, had)
+	s.Load("k", p1.History)
 	require.False(t, s.HasStaged(), "Load bypasses staging")
 	require.Equal(t, 1, s.Len())
 	require.Equal(t, p1, s.Get("k"))
@@ -123,20 +122,15 @@ func TestStoreLoad(t *testing.T) {
 	require.Equal(t, p1, s.Get("k"), "rollback does not undo Load")
 
 	s.Put("k", p2)
-	old, had := s.Load("k", p1.History, nil)
-	require.True(t, had)
-	require.Equal(t, p1.History, old, "Load returns the history it replaced")
+	s.Load("k", p1.History)
 	require.Same(t, p2, s.Get("k"), "a staged change still shadows a loaded process")
 	s.Rollback()
 	require.Equal(t, p1, s.Get("k"))
 
-	old, had = s.Unload("k", nil)
-	require.True(t, had)
-	require.Equal(t, p1.History, old, "Unload returns the history it removed")
+	s.Unload("k")
 	require.Nil(t, s.Get("k"))
 	require.Zero(t, s.Len())
-	_, had = s.Unload("absent", nil) // removing an absent key is fine
-	require.False(t, had)
+	s.Unload("absent") // removing an absent key is fine
 	require.Zero(t, s.Len())
 }
 
@@ -228,7 +222,7 @@ func TestStoreCopiesKeys(t *testing.T) {
 	idBuf := []byte("e2")
 	h := proc("e2").History
 	h[0].ID = unsafe.String(&idBuf[0], len(idBuf))
-	s.Load(unsafe.String(&buf[0], len(buf)), h, nil)
+	s.Load(unsafe.String(&buf[0], len(buf)), h)
 	copy(buf, "YYYYYYY")
 	copy(idBuf, "ZZ")
 	require.Equal(t, proc("e2"), s.Get("order-2"), "Load copies the key and the history's strings")
