@@ -123,6 +123,30 @@ func TestChaosZombie(t *testing.T) {
 	s.settle(published, exp, a, b)
 }
 
+// TestChaosMembers: the kill -9 and the zombie with two consumer group
+// members in each instance (--members 2). One instance is killed with both
+// its members and restarted; the other is paused past its session timeout,
+// and both its members wake as zombies. Their transactional ids, fencing
+// and offsets are per member; the oracle and the auditor do not care.
+func TestChaosMembers(t *testing.T) {
+	s := newSuite(t, 6)
+	recs, exp := workload(seed(t), scale(t)*2, "m")
+	a, b := s.start("a", "--members", "2"), s.start("b", "--members", "2")
+	published := s.publishPaced(recs, 50, 30*time.Millisecond)
+	waitProgress(t, s, int64(len(recs)/4))
+	a.kill()
+	t.Log("killed a (kill -9) after 25% of the input")
+	a = s.start("a", "--members", "2")
+	waitProgress(t, s, int64(len(recs)/2))
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGSTOP))
+	t.Log("SIGSTOP b")
+	time.Sleep(9 * time.Second) // past the 6 s session timeout: a's members take over
+	waitProgress(t, s, int64(len(recs)*3/4))
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGCONT))
+	t.Log("SIGCONT b: two zombie members until they notice")
+	s.settle(published, exp, a, b)
+}
+
 // TestChaosScale: 1 → 3 → 1 instances under load.
 func TestChaosScale(t *testing.T) {
 	s := newSuite(t, 6)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,44 +29,52 @@ type member struct {
 }
 
 // assignment returns the group's assignment of the events topic by
-// instance id, once the group is stable.
-func groupAssignment(t *testing.T, adm *kadm.Client, group, topic string) (map[string][]int32, bool) {
+// instance id (a processor's members i > 0, "<id>.<i>", counted under
+// <id>), and how many group members there are, once the group is stable.
+func groupAssignment(t *testing.T, adm *kadm.Client, group, topic string) (map[string][]int32, int, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	gs, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
-		return nil, false
+		return nil, 0, false
 	}
 	g := gs[group]
 	if g.Err != nil || g.State != "Stable" {
-		return nil, false
+		return nil, 0, false
 	}
 	out := map[string][]int32{}
 	for _, m := range g.Members {
 		if m.InstanceID == nil {
-			return nil, false
+			return nil, 0, false
 		}
 		c, ok := m.Assigned.AsConsumer()
 		if !ok {
-			return nil, false
+			return nil, 0, false
 		}
-		var parts []int32
+		id := *m.InstanceID
+		if i := strings.LastIndexByte(id, '.'); i > 0 {
+			id = id[:i]
+		}
 		for _, tp := range c.Topics {
 			if tp.Topic == topic {
-				parts = append(parts, tp.Partitions...)
+				out[id] = append(out[id], tp.Partitions...)
 			}
 		}
-		slices.Sort(parts)
-		out[*m.InstanceID] = parts
+		if _, ok := out[id]; !ok {
+			out[id] = nil
+		}
 	}
-	return out, true
+	for id := range out {
+		slices.Sort(out[id])
+	}
+	return out, len(g.Members), true
 }
 
 // requireExactOwnership waits until every live member holds exactly its
 // assignment in a stable group, each partition has one holder, and that
 // stays so for several checks in a row.
-func requireExactOwnership(t *testing.T, adm *kadm.Client, group, topic string, parts int32, ms []member) {
+func requireExactOwnership(t *testing.T, adm *kadm.Client, group, topic string, parts int32, ms []member, perInstance int) {
 	t.Helper()
 	var last string
 	streak := 0
@@ -75,9 +84,9 @@ func requireExactOwnership(t *testing.T, adm *kadm.Client, group, topic string, 
 			t.Fatalf("ownership never settled exactly: %s", last)
 		}
 		time.Sleep(200 * time.Millisecond)
-		asg, ok := groupAssignment(t, adm, group, topic)
-		if !ok || len(asg) != len(ms) {
-			streak, last = 0, fmt.Sprintf("group not stable with %d members: %v", len(ms), asg)
+		asg, members, ok := groupAssignment(t, adm, group, topic)
+		if !ok || len(asg) != len(ms) || members != len(ms)*perInstance {
+			streak, last = 0, fmt.Sprintf("group not stable with %d instances of %d members: %d members, %v", len(ms), perInstance, members, asg)
 			continue
 		}
 		holders := map[int32]int{}
@@ -113,6 +122,12 @@ func requireExactOwnership(t *testing.T, adm *kadm.Client, group, topic string, 
 // exactly its assignment; then completed orders end confirmed and the
 // others expire, in the changelog and in every instance's answers.
 func TestIdleRebalancesExactOwnership(t *testing.T) {
+	for _, members := range []int{1, 2} {
+		t.Run(fmt.Sprintf("members=%d", members), func(t *testing.T) { testIdleRebalancesExactOwnership(t, members) })
+	}
+}
+
+func testIdleRebalancesExactOwnership(t *testing.T, members int) {
 	b := startBroker(t, "")
 	addr := b.Addr()
 	names := testNames(t)
@@ -123,6 +138,7 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 	base.Clock = clk.Now
 	base.TickInterval = 100 * time.Millisecond
 	base.Limits = state.Limits{Timeout: time.Hour, Retention: 1000 * time.Hour, MaxHistory: 1000}
+	base.Members = members
 	cfgFor := func(id string) processor.Config {
 		c := base
 		c.InstanceID = id
@@ -144,7 +160,7 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 	eventually(t, 60*time.Second, "customer confirmations applied", func() bool { return a.r.p.Stats().Applied.Load() == orders })
 
 	live := []member{a}
-	requireExactOwnership(t, adm, base.Group, names.Events, 6, live)
+	requireExactOwnership(t, adm, base.Group, names.Events, 6, live, members)
 	for _, step := range []string{"+b", "+c", "-c", "-b"} {
 		id := step[1:]
 		if step[0] == '+' {
@@ -154,14 +170,14 @@ func TestIdleRebalancesExactOwnership(t *testing.T) {
 			live[i].r.stop(t)
 			live = slices.Delete(live, i, i+1)
 		}
-		requireExactOwnership(t, adm, base.Group, names.Events, 6, live)
+		requireExactOwnership(t, adm, base.Group, names.Events, 6, live, members)
 		t.Logf("after %s: exact ownership", step)
 	}
 
 	// Every instance again, then traffic: half the orders complete, and
 	// the clock passes everyone's deadline.
 	live = append(live, member{"b", start(t, cfgFor("b"))}, member{"c", start(t, cfgFor("c"))})
-	requireExactOwnership(t, adm, base.Group, names.Events, 6, live)
+	requireExactOwnership(t, adm, base.Group, names.Events, 6, live, members)
 	recs = recs[:0]
 	for i := 0; i < orders; i += 2 {
 		r := event(fmt.Sprintf("k%d", i), state.CatererConfirmedMenu, fmt.Sprintf("o%d", i), "m")
