@@ -89,12 +89,12 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	if err != nil {
 		return restoreResult[S]{}, err
 	}
-	// A compacted changelog holds about one record per process; capped
-	// so that a changelog not compacted yet (or one of many tombstones)
-	// does not make a map much larger than its processes need (at most
-	// 16 MiB of index for a partition).
+	// A compacted changelog holds about one record per process: room for
+	// them in the loader's notes and the due queue, capped so that a
+	// changelog not compacted yet (or one of many tombstones) does not
+	// reserve much more than its processes need.
 	size := int(min(target-from, 1<<20))
-	store := state.NewStoreSized(r.manager.Projection(), size)
+	store := state.NewStore(r.manager.Projection())
 	res := restoreResult[S]{store: store}
 	if r.track != nil {
 		res.due = &dueQueue{deadlines: make(dueHeap, 0, size)}

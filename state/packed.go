@@ -64,8 +64,8 @@ const (
 	compactChunksPerCommit = 2
 )
 
-func newPacked(n int) packed {
-	return packed{index: newIndex(n), tail: -1, typeOf: map[string]byte{}, mask: ^uint64(0), size: chunkSize}
+func newPacked() packed {
+	return packed{index: newIndex(0), tail: -1, typeOf: map[string]byte{}, mask: ^uint64(0), size: chunkSize}
 }
 
 // Len is the number of keys held.

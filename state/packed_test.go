@@ -222,7 +222,7 @@ func TestPackedCompactionReclaims(t *testing.T) {
 // TestPackedManyTypes: past 255 entry types a type is stored with its
 // record instead of in the table.
 func TestPackedManyTypes(t *testing.T) {
-	p := newPacked(0)
+	p := newPacked()
 	var h []Entry
 	for i := range 300 {
 		h = append(h, Entry{Type: fmt.Sprintf("Type%03d", i), ID: fmt.Sprint(i), At: Stamp(i)})

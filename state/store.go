@@ -61,16 +61,12 @@ type Shard[S any] struct {
 	read       map[string]*Process[S] // committed processes decoded since the last Commit or Rollback
 }
 
-// NewStore returns an empty store whose processes fold with projection.
-func NewStore[S any](projection *Projection[S]) *Store[S] { return NewStoreSized(projection, 0) }
-
-// NewStoreSized returns an empty store with room for about n processes: a
-// restore that knows how many records it will read spares the index's
-// growth.
-func NewStoreSized[S any](projection *Projection[S], n int) *Store[S] {
+// NewStore returns an empty store whose processes fold with projection. A
+// restore fills it with a Loader, which sizes each shard's index once.
+func NewStore[S any](projection *Projection[S]) *Store[S] {
 	s := &Store[S]{}
 	for i := range s.shards {
-		s.shards[i] = Shard[S]{projection: projection, packed: newPacked(n / Shards),
+		s.shards[i] = Shard[S]{projection: projection, packed: newPacked(),
 			staged: map[string]*Process[S]{}, read: map[string]*Process[S]{}}
 	}
 	return s
