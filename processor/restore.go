@@ -9,7 +9,6 @@ import (
 	"net"
 	"slices"
 	"time"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -123,8 +122,7 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			}
 			res.records++
 			if rec.Value == nil { // tombstone: the process was forgotten
-				key := bytesView(rec.Key)
-				ld.Remove(key, state.KeyHash(key))
+				ld.Remove(rec.Key)
 				continue
 			}
 			var key string
@@ -140,7 +138,7 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 			if r.track != nil {
 				info, statuses = r.note(history, statuses)
 			}
-			ld.Add(key, state.KeyHash(key), history, info)
+			ld.Add(key, history, info)
 		}
 		offset = max(offset, next)
 	}
@@ -187,10 +185,6 @@ func (r *restorer[S]) note(history []state.Entry, statuses []string) (state.Load
 	}
 	return info, statuses
 }
-
-// bytesView is b as a string without a copy, for a lookup that keeps
-// nothing.
-func bytesView(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // corruptRecordError is a changelog record this build cannot decode: every
 // restore would stop at it again, so it stops the service for an operator.

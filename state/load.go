@@ -45,20 +45,23 @@ func (s *Store[S]) NewLoader(n int) *Loader[S] {
 	return l
 }
 
-// Add notes the record of key, whose KeyHash is hash, with its history:
-// the history's strings, and key, may be views of a buffer the caller
-// reuses (the store copies them).
-func (l *Loader[S]) Add(key string, hash uint64, history []Entry, info LoadInfo) {
+// Add notes the record of key with its history: the history's strings,
+// and key, may be views of a buffer the caller reuses (the store copies
+// them).
+func (l *Loader[S]) Add(key string, history []Entry, info LoadInfo) {
+	hash := KeyHash(key)
 	sh := shardOfHash(hash)
 	r := l.store.shards[sh].packed.append(key, history)
 	l.notes[sh] = append(l.notes[sh], loadNote{hash: hash, at: r, tomb: -1, info: info})
 }
 
-// Remove notes a tombstone of key, whose KeyHash is hash.
-func (l *Loader[S]) Remove(key string, hash uint64) {
+// Remove notes a tombstone of key, the key of a changelog record (the
+// loader keeps a copy).
+func (l *Loader[S]) Remove(key []byte) {
+	hash := KeyHashBytes(key)
 	sh := shardOfHash(hash)
 	l.notes[sh] = append(l.notes[sh], loadNote{hash: hash, tomb: int32(len(l.tombs[sh]))})
-	l.tombs[sh] = append(l.tombs[sh], strings.Clone(key))
+	l.tombs[sh] = append(l.tombs[sh], string(key))
 }
 
 // Finish builds every shard's index from the notes and calls kept with the

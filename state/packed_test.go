@@ -283,14 +283,14 @@ func TestLoaderEqualsLoad(t *testing.T) {
 			k := rapid.SampledFrom(names).Draw(t, "key")
 			if rapid.IntRange(0, 5).Draw(t, "tombstone") == 0 {
 				want.Unload(k)
-				ld.Remove(k, KeyHash(k))
+				ld.Remove([]byte(k))
 				delete(newest, k)
 				continue
 			}
 			h := []Entry{{Type: CustomerConfirmedMenu, ID: fmt.Sprintf("e%d", i), Ref: "m", At: Stamp(i)}}
 			info := LoadInfo{At: int64(i), Meta: uint32(i % 7)}
 			want.Load(k, h)
-			ld.Add(k, KeyHash(k), h, info)
+			ld.Add(k, h, info)
 			newest[k] = info
 		}
 		kept := map[LoadInfo]bool{}
