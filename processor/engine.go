@@ -50,7 +50,8 @@ type Definition[S any] struct {
 	// queue their timers, and leaves the fold to the first event or query
 	// that reads a process. It must agree with them on every history (the
 	// catering definition's is checked against the fold by a property
-	// test). nil: the restore folds every record.
+	// test). nil: the fold, asked Status and Process.Terminal (a restore
+	// then folds every record).
 	Summary func(history []state.Entry) (status string, terminal bool)
 	// Logs names things in the service's logs.
 	Logs Logs
@@ -122,8 +123,9 @@ func (processRecord) DecodeView(key, value []byte, dst []state.Entry) (string, [
 	return topics.DecodeProcessView(key, value, dst)
 }
 
-// withDefaults fills the optional hooks and reports a missing one.
-func (d Definition[S]) withDefaults() (Definition[S], error) {
+// WithDefaults is d as the engine runs it: the optional hooks filled with
+// their defaults. It reports a required hook that is missing.
+func (d Definition[S]) WithDefaults() (Definition[S], error) {
 	if d.Decode == nil {
 		return d, errors.New("process definition needs Decode (input record to event)")
 	}
@@ -150,6 +152,13 @@ func (d Definition[S]) withDefaults() (Definition[S], error) {
 				return "terminal"
 			}
 			return "pending"
+		}
+	}
+	if d.Summary == nil {
+		fold, status, terminal := d.Process.Projection.Fold, d.Status, d.Process.Terminal
+		d.Summary = func(h []state.Entry) (string, bool) {
+			s := fold(h)
+			return status(s), terminal(s)
 		}
 	}
 	return d, nil

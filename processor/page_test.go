@@ -39,7 +39,7 @@ type testLoop[S any] struct {
 // loop that answers every member's queries until the test ends.
 func newTestLoop(t *testing.T, parts int32, stores map[int32]*state.Store[state.Order], members int) *testLoop[state.Order] {
 	t.Helper()
-	def, err := testDefinition().withDefaults()
+	def, err := testDefinition().WithDefaults()
 	require.NoError(t, err)
 	m, err := state.NewManager(def.Process, state.DefaultLimits())
 	require.NoError(t, err)

@@ -140,7 +140,7 @@ func New[S any](cfg Config, def Definition[S]) (*Processor[S], error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	def, err := def.withDefaults()
+	def, err := def.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (m *member[S]) session(ctx context.Context, admin *kgo.Client) error {
 		"transactional_id", m.transactionalID, "static_membership", m.cfg.StaticMembership)
 
 	rst := newRestorer(admin, m.cfg.Topics.Changelog, m.def.Codec, m.manager, m.log)
-	rst.track = newTracking(m.def, m.manager)
+	rst.summary = m.def.Summary
 	adm := kadm.NewClient(admin)
 	td, err := adm.ListTopics(sessCtx, m.cfg.Topics.Events)
 	if err == nil {

@@ -34,31 +34,13 @@ type restorer[S any] struct {
 	manager *state.Manager[S]
 	log     *slog.Logger
 	decomp  kgo.Decompressor
-	// track, when set, makes a restore also build the due queue and the
+	// summary, when set, makes a restore also build the due queue and the
 	// status tally of what it restores (a session's restore; LoadPartition
-	// does not need them). Built while the records are read, from the
-	// processes as decoded: the store keeps histories packed, and reading
-	// every process back out of it would decode and fold it a second time.
-	track *tracking
-}
-
-// tracking is what a session's restore needs to build its status tally
-// and due queue: what a history's fold says of its status and whether it
-// is terminal (the definition's Summary, or the fold itself).
-type tracking struct {
+	// does the same work, though it returns the store only): the
+	// definition's Summary of each history, taken while the records are
+	// read. The store keeps histories packed, and reading every process
+	// back out of it would decode it a second time.
 	summary func(history []state.Entry) (status string, terminal bool)
-}
-
-// newTracking returns the tracking of def, whose processes m folds.
-func newTracking[S any](def Definition[S], m *state.Manager[S]) *tracking {
-	if def.Summary != nil {
-		return &tracking{summary: def.Summary}
-	}
-	fold := m.Projection().Fold
-	return &tracking{summary: func(h []state.Entry) (string, bool) {
-		s := fold(h)
-		return def.Status(s), m.Terminal(&state.Process[S]{History: h, State: s})
-	}}
 }
 
 type restoreResult[S any] struct {
@@ -95,7 +77,7 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 	size := int(min(target-from, 1<<20))
 	store := state.NewStore(r.manager.Projection())
 	res := restoreResult[S]{store: store}
-	if r.track != nil {
+	if r.summary != nil {
 		res.due = &dueQueue{deadlines: make(dueHeap, 0, size)}
 	}
 	// Each record is decoded into views of its fetched bytes where the
@@ -135,7 +117,7 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 				return res, &corruptRecordError{fmt.Errorf("restore %s partition %d offset %d: %w (to skip this record, write a tombstone for key %q)", r.topic, p, rec.Offset, err, rec.Key)}
 			}
 			var info state.LoadInfo
-			if r.track != nil {
+			if r.summary != nil {
 				info, statuses = r.note(history, statuses)
 			}
 			ld.Add(key, history, info)
@@ -143,7 +125,7 @@ func (r *restorer[S]) restore(ctx context.Context, p int32) (restoreResult[S], e
 		offset = max(offset, next)
 	}
 	ld.Finish(func(hash uint64, info state.LoadInfo) {
-		if r.track == nil {
+		if r.summary == nil {
 			return
 		}
 		res.tally.add(statuses[info.Meta>>2], 1)
@@ -170,7 +152,7 @@ const (
 // newest of its key: its status (an index in statuses, which it may grow)
 // and its next due time.
 func (r *restorer[S]) note(history []state.Entry, statuses []string) (state.LoadInfo, []string) {
-	status, terminal := r.track.summary(history)
+	status, terminal := r.summary(history)
 	i := slices.Index(statuses, status)
 	if i < 0 {
 		i = len(statuses)
@@ -360,7 +342,7 @@ var restoreFetchBytes int32 = 1 << 20
 // state of partitions this instance does not own. cl needs only seed
 // brokers (and security options); it is not a group member.
 func LoadPartition[S any](ctx context.Context, cl *kgo.Client, def Definition[S], changelog string, p int32, limits state.Limits, log *slog.Logger) (*state.Store[S], error) {
-	def, err := def.withDefaults()
+	def, err := def.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +357,7 @@ func LoadPartition[S any](ctx context.Context, cl *kgo.Client, def Definition[S]
 	// The same work as a session's restore, due queue and tally included,
 	// though only the store is returned: the bench times this function as
 	// the restore, so it must not be the cheaper one.
-	r.track = newTracking(def, m)
+	r.summary = def.Summary
 	res, err := r.restore(ctx, p)
 	if err != nil {
 		return nil, err

@@ -70,19 +70,19 @@ func TestRestoreTracksDueAndTally(t *testing.T) {
 					return st.String(), st != state.Pending
 				}
 			}
-			def, err := def.withDefaults()
+			def, err := def.WithDefaults()
 			require.NoError(t, err)
 			checkRestoreTracks(t, cl, m, def, limits, recs)
 		})
 	}
 }
 
-// checkRestoreTracks restores partition 0 of "cl" with def's tracking and
+// checkRestoreTracks restores partition 0 of "cl" with def's Summary and
 // compares the tally and due queue with the ones built from the store.
 func checkRestoreTracks(t *testing.T, cl *kgo.Client, m *state.Manager[state.Order], def Definition[state.Order], limits state.Limits, recs []*kgo.Record) {
 	status := def.Status
 	r := newRestorer(cl, "cl", ProcessRecord, m, nil)
-	r.track = newTracking(def, m)
+	r.summary = def.Summary
 	res, err := r.restore(context.Background(), 0)
 	require.NoError(t, err)
 	require.EqualValues(t, len(recs), res.records)

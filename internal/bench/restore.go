@@ -126,23 +126,18 @@ func (r *runner) decodeFoldRun(ctx context.Context, label string) (DecodeFoldRun
 	if _, _, err := r.rawRead(ctx, new(atomic.Int64), func(rec *kgo.Record) { recs = append(recs, rec) }); err != nil {
 		return out, fmt.Errorf("read the changelog into memory: %w", err)
 	}
-	def := catering.Definition()
+	// The definition as the engine runs it: its Summary (the fold when it
+	// has none) is what the restore asks of each record.
+	def, err := catering.Definition().WithDefaults()
+	if err != nil {
+		return out, err
+	}
 	m, err := state.NewManager(def.Process, state.DefaultLimits())
 	if err != nil {
 		return out, err
 	}
-	codec := def.Codec
+	codec, summary := def.Codec, def.Summary
 	view, _ := codec.(processor.ViewCodec)
-	// What the restore does with each record: its status and timer from
-	// the definition's Summary (the fold when it has none).
-	summary := def.Summary
-	if summary == nil {
-		fold := m.Projection().Fold
-		summary = func(h []state.Entry) (string, bool) {
-			s := fold(h)
-			return def.Status(s), m.Terminal(&state.Process[state.Order]{History: h, State: s})
-		}
-	}
 	var pos atomic.Int64
 	bar := r.prog.phase(label, 0, "records", pos.Load)
 	figures := ""
