@@ -45,25 +45,12 @@ func NewConfirmOrderWithID(commandID, orderID, menuID, causationID string, issue
 }
 
 // Encode returns the command's wire JSON. It writes the bytes
-// json.Marshal writes (FuzzConfirmOrderEncode), without its reflection:
-// it is on the hot path, once per match.
+// json.Marshal writes (FuzzConfirmOrderEncode), without its reflection.
 func (c ConfirmOrder) Encode() []byte {
-	b := make([]byte, 0, 160+len(c.CommandID)+len(c.Type)+2*len(c.OrderID)+len(c.MenuID)+len(c.IssuedAt)+len(c.CausationID))
-	b = append(b, `{"command_id":`...)
-	b = appendJSONString(b, c.CommandID)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, c.Type)
-	b = append(b, `,"order_id":`...)
-	b = appendJSONString(b, c.OrderID)
-	b = append(b, `,"menu_id":`...)
-	b = appendJSONString(b, c.MenuID)
-	b = append(b, `,"issued_at":`...)
+	b := make([]byte, 0, confirmOrderLen(c.CommandID, c.Type, c.OrderID, c.MenuID, c.IssuedAt, c.CausationID, c.CorrelationID))
+	b = appendConfirmOrderHead(b, c.CommandID, c.Type, c.OrderID, c.MenuID)
 	b = appendJSONString(b, c.IssuedAt)
-	b = append(b, `,"causation_id":`...)
-	b = appendJSONString(b, c.CausationID)
-	b = append(b, `,"correlation_id":`...)
-	b = appendJSONString(b, c.CorrelationID)
-	return append(b, '}')
+	return appendConfirmOrderTail(b, c.CausationID, c.CorrelationID)
 }
 
 // EncodeConfirmOrder is NewConfirmOrderWithID(commandID, orderID, menuID,
@@ -71,19 +58,44 @@ func (c ConfirmOrder) Encode() []byte {
 // without the command value and its formatted time in between: the
 // service's hot path, once per match (FuzzConfirmOrderEncode).
 func EncodeConfirmOrder(commandID, orderID, menuID, causationID string, issuedAt state.Stamp) []byte {
-	b := make([]byte, 0, 160+len(commandID)+len(ConfirmOrderType)+2*len(orderID)+len(menuID)+maxAtLen+len(causationID))
+	b := make([]byte, 0, confirmOrderLen(commandID, ConfirmOrderType, orderID, menuID, "", causationID, orderID)+maxAtLen)
+	b = appendConfirmOrderHead(b, commandID, ConfirmOrderType, orderID, menuID)
+	b = append(b, '"')
+	b = appendStamp(b, issuedAt) // digits and the layout's ASCII: nothing to escape
+	b = append(b, '"')
+	return appendConfirmOrderTail(b, causationID, orderID)
+}
+
+// confirmOrderLen is room for a command of these fields: the names and
+// punctuation, and the values with a little to spare for escapes.
+func confirmOrderLen(fields ...string) int {
+	n := 160
+	for _, f := range fields {
+		n += len(f)
+	}
+	return n
+}
+
+// appendConfirmOrderHead and appendConfirmOrderTail write a command's
+// fields in json.Marshal's order (the struct's), around the value of
+// issued_at, which each encoder writes its own way.
+func appendConfirmOrderHead(b []byte, commandID, typ, orderID, menuID string) []byte {
 	b = append(b, `{"command_id":`...)
 	b = appendJSONString(b, commandID)
-	b = append(b, `,"type":"`+ConfirmOrderType+`","order_id":`...)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, typ)
+	b = append(b, `,"order_id":`...)
 	b = appendJSONString(b, orderID)
 	b = append(b, `,"menu_id":`...)
 	b = appendJSONString(b, menuID)
-	b = append(b, `,"issued_at":"`...)
-	b = appendStamp(b, issuedAt) // digits and the layout's ASCII: nothing to escape
-	b = append(b, `","causation_id":`...)
+	return append(b, `,"issued_at":`...)
+}
+
+func appendConfirmOrderTail(b []byte, causationID, correlationID string) []byte {
+	b = append(b, `,"causation_id":`...)
 	b = appendJSONString(b, causationID)
 	b = append(b, `,"correlation_id":`...)
-	b = appendJSONString(b, orderID)
+	b = appendJSONString(b, correlationID)
 	return append(b, '}')
 }
 
