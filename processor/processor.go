@@ -508,12 +508,12 @@ func (m *member[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession, wa
 	n := f.NumRecords()
 	for n >= m.cfg.MaxPollRecords && n < m.maxBatch {
 		more := sess.PollRecords(nil, min(m.cfg.MaxPollRecords, m.maxBatch-n)) //nolint:staticcheck // nil: drain what is buffered, never wait (franz-go's documented behaviour)
-		m := more.NumRecords()
-		if m == 0 {
+		k := more.NumRecords()
+		if k == 0 {
 			break
 		}
 		f = append(f, more...)
-		n += m
+		n += k
 	}
 	return f
 }

@@ -335,7 +335,7 @@ func (r *restorer[S]) fetchOnce(ctx context.Context, p int32, offset int64, at *
 // Larger fetches cost more than they save: the broker builds the response
 // in a buffer that grows by copying, and each is a fresh allocation for the
 // garbage collector.
-var restoreFetchBytes int32 = 1 << 20
+const restoreFetchBytes int32 = 1 << 20
 
 // LoadPartition reads changelog partition p to its stable end and returns
 // its processes, as a restore does: for tools and queries that need the
